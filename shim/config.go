@@ -1,0 +1,93 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is what the environment asks for. Its env tags name the variables
+// of Rules, in the same order (TestConfigMatchesRules).
+type Config struct {
+	Keepalive   Switch  `env:"KEEPALIVE"`
+	Idle        Seconds `env:"KEEPIDLE"`
+	Intvl       Seconds `env:"KEEPINTVL"`
+	Cnt         Probes  `env:"KEEPCNT"`
+	UserTimeout Millis  `env:"KEEPUSERTIMEOUT"`
+	Debug       Switch  `env:"KEEPALIVE_DEBUG"`
+}
+
+// Settings returns the fields in the order of Rules.
+func (c *Config) Settings() [NumVars]Setting {
+	return [NumVars]Setting{c.Keepalive.Setting, c.Idle.Setting, c.Intvl.Setting,
+		c.Cnt.Setting, c.UserTimeout.Setting, c.Debug.Setting}
+}
+
+// Enabled reports whether sockets are to be touched at all.
+func (c *Config) Enabled() bool { return !c.Keepalive.Set || c.Keepalive.Value == 1 }
+
+// Problem is one variable whose value was not accepted.
+type Problem struct {
+	Var   int // index into Rules
+	Value string
+	Err   error
+}
+
+// maxShown bounds how much of a bad value a message repeats.
+const maxShown = 64
+
+// Message is the line printed for the problem: the variable, the value, what
+// is accepted and what was done instead.
+func (p Problem) Message() string {
+	r := Rules[p.Var]
+	v := p.Value
+	cut := ""
+	if len(v) > maxShown {
+		v, cut = v[:maxShown], "..."
+	}
+	return fmt.Sprintf("libkeepalive: %s=%s%s is %v: want %s; %s",
+		r.Var, strconv.Quote(v), cut, p.Err, r.Want, r.Instead)
+}
+
+// fieldVar maps a Config field name to its index in Rules.
+var fieldVar = func() map[string]int {
+	m := map[string]int{}
+	t := reflect.TypeFor[Config]()
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("env")
+		for v, r := range Rules {
+			if r.Var == tag {
+				m[t.Field(i).Name] = v
+			}
+		}
+	}
+	return m
+}()
+
+// Load reads the variables from environ. Each bad value becomes a Problem
+// and leaves its setting unset; the good ones apply.
+func Load(environ map[string]string) (Config, []Problem) {
+	var c Config
+	err := env.ParseWithOptions(&c, env.Options{Environment: environ})
+	if err == nil {
+		return c, nil
+	}
+	var probs []Problem
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		agg.Errors = []error{err}
+	}
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			// env only fails to parse here; anything else is a bug of ours.
+			panic(fmt.Sprintf("libkeepalive: unexpected configuration error: %v", e))
+		}
+		v := fieldVar[pe.Name]
+		probs = append(probs, Problem{Var: v, Value: environ[Rules[v].Var], Err: pe.Err})
+	}
+	return c, probs
+}

@@ -1,0 +1,234 @@
+package shim_test
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/libkeepalive/libkeepalive/shim"
+	"github.com/libkeepalive/libkeepalive/shim/cparse"
+	"github.com/libkeepalive/libkeepalive/shim/internal/rulesh"
+)
+
+type want struct {
+	state cparse.State
+	value int64
+}
+
+var (
+	unset   = want{cparse.Unset, 0}
+	invalid = want{cparse.Invalid, 0}
+)
+
+func ok(v int64) want { return want{cparse.OK, v} }
+
+var cases = []struct {
+	v    int
+	text string
+	want want
+}{
+	{shim.VarKeepalive, "", unset},
+	{shim.VarKeepalive, "off", ok(0)},
+	{shim.VarKeepalive, "OFF", ok(0)},
+	{shim.VarKeepalive, "No", ok(0)},
+	{shim.VarKeepalive, "false", ok(0)},
+	{shim.VarKeepalive, "0", ok(0)},
+	{shim.VarKeepalive, "on", ok(1)},
+	{shim.VarKeepalive, "YES", ok(1)},
+	{shim.VarKeepalive, "True", ok(1)},
+	{shim.VarKeepalive, "1", ok(1)},
+	{shim.VarKeepalive, "skip", invalid},
+	{shim.VarKeepalive, "yeſ", invalid}, // Unicode folds ſ to s; we do not
+	{shim.VarKeepalive, " off", invalid},
+	{shim.VarKeepalive, "00", invalid},
+	{shim.VarIdle, "", unset},
+	{shim.VarIdle, "1", ok(1)},
+	{shim.VarIdle, "600", ok(600)},
+	{shim.VarIdle, "0600", ok(600)},
+	{shim.VarIdle, "32767", ok(32767)},
+	{shim.VarIdle, "32768", invalid},
+	{shim.VarIdle, "0", invalid},
+	{shim.VarIdle, "-1", invalid},
+	{shim.VarIdle, "+5", invalid},
+	{shim.VarIdle, "5 ", invalid},
+	{shim.VarIdle, "99999999999999999999999999", invalid},
+	{shim.VarIdle, "90s", ok(90)},
+	{shim.VarIdle, "2m", ok(120)},
+	{shim.VarIdle, "1h30m", ok(5400)},
+	{shim.VarIdle, "1.5m", ok(90)},
+	{shim.VarIdle, "1500ms", invalid},
+	{shim.VarIdle, "2000ms", ok(2)},
+	{shim.VarIdle, "10h", invalid},
+	{shim.VarIdle, "-5s", invalid},
+	{shim.VarIdle, "0s", invalid},
+	{shim.VarIdle, "abc", invalid},
+	{shim.VarIdle, "5x", invalid},
+	{shim.VarIntvl, "75", ok(75)},
+	{shim.VarIntvl, "1m15s", ok(75)},
+	{shim.VarCnt, "9", ok(9)},
+	{shim.VarCnt, "127", ok(127)},
+	{shim.VarCnt, "128", invalid},
+	{shim.VarCnt, "0", invalid},
+	{shim.VarCnt, "3s", invalid},
+	{shim.VarUserTimeout, "0", ok(0)},
+	{shim.VarUserTimeout, "3", ok(3000)},
+	{shim.VarUserTimeout, "2500ms", ok(2500)},
+	{shim.VarUserTimeout, "2.5s", ok(2500)},
+	{shim.VarUserTimeout, "2500us", invalid},
+	{shim.VarUserTimeout, "5m", ok(300000)},
+	{shim.VarUserTimeout, "0s", ok(0)},
+	{shim.VarUserTimeout, "-0s", ok(0)},
+	{shim.VarUserTimeout, "2147483", ok(2147483000)},
+	{shim.VarUserTimeout, "2147484", invalid},
+	{shim.VarUserTimeout, "2147483647ms", ok(2147483647)},
+	{shim.VarUserTimeout, "2147483648ms", invalid},
+	{shim.VarUserTimeout, "-1s", invalid},
+	{shim.VarDebug, "1", ok(1)},
+	{shim.VarDebug, "2", invalid},
+}
+
+// goResult is what Go's Load makes of text as variable v.
+func goResult(t testing.TB, v int, text string) (want, []shim.Problem) {
+	c, probs := shim.Load(map[string]string{shim.Rules[v].Var: text})
+	for _, p := range probs {
+		if p.Var != v {
+			t.Fatalf("problem reported for %s, only %s was set", shim.Rules[p.Var].Var, shim.Rules[v].Var)
+		}
+	}
+	s := c.Settings()[v]
+	switch {
+	case len(probs) > 0:
+		return invalid, probs
+	case s.Set:
+		return ok(s.Value), nil
+	}
+	return unset, nil
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range cases {
+		name := shim.Rules[tc.v].Var + "=" + tc.text
+		got, _ := goResult(t, tc.v, tc.text)
+		if got != tc.want {
+			t.Errorf("Go %s: got %+v, want %+v", name, got, tc.want)
+		}
+		st, val := cparse.Parse(tc.v, tc.text)
+		if st != cparse.OK {
+			val = 0
+		}
+		if (want{st, val}) != tc.want {
+			t.Errorf("C %s: got %v %d, want %+v", name, st, val, tc.want)
+		}
+	}
+}
+
+func TestMessages(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		text string
+		want string
+	}{
+		{"KEEPIDLE", "abc", `libkeepalive: KEEPIDLE="abc" is not a number or a duration: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`},
+		{"KEEPCNT", "500", `libkeepalive: KEEPCNT="500" is out of range: want a number of probes from 1 to 127; keeping the kernel's TCP_KEEPCNT`},
+		{"KEEPALIVE", "skip", `libkeepalive: KEEPALIVE="skip" is not an on/off word: want on or off (on/off, yes/no, true/false, 1/0, any case); keepalive stays on`},
+		{"KEEPIDLE", "1500ms", `libkeepalive: KEEPIDLE="1500ms" is not a whole number of the unit: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`},
+		{"KEEPINTVL", "5\n6", `libkeepalive: KEEPINTVL="5\n6" is not a number or a duration: want whole seconds from 1 to 32767, as a number (60) or a duration (1m); keeping the kernel's TCP_KEEPINTVL`},
+	} {
+		_, probs := shim.Load(map[string]string{tc.env: tc.text})
+		if len(probs) != 1 {
+			t.Fatalf("%s=%q: %d problems, want 1", tc.env, tc.text, len(probs))
+		}
+		if got := probs[0].Message(); got != tc.want {
+			t.Errorf("%s=%q:\n got %s\nwant %s", tc.env, tc.text, got, tc.want)
+		}
+	}
+}
+
+// Every bad variable is reported, in table order, and the good ones apply.
+func TestLoadGathersEveryProblem(t *testing.T) {
+	c, probs := shim.Load(map[string]string{
+		"KEEPALIVE": "maybe", "KEEPIDLE": "60", "KEEPINTVL": "0", "KEEPCNT": "x", "KEEPUSERTIMEOUT": "3",
+	})
+	var vars []string
+	for _, p := range probs {
+		vars = append(vars, shim.Rules[p.Var].Var)
+	}
+	if got := strings.Join(vars, ","); got != "KEEPALIVE,KEEPINTVL,KEEPCNT" {
+		t.Errorf("problems for %s, want KEEPALIVE,KEEPINTVL,KEEPCNT", got)
+	}
+	if !c.Enabled() || c.Idle.Value != 60 || !c.Idle.Set || c.Intvl.Set || c.Cnt.Set || c.UserTimeout.Value != 3000 {
+		t.Errorf("settings %+v", c)
+	}
+}
+
+func TestConfigMatchesRules(t *testing.T) {
+	params, err := env.GetFieldParams(&shim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(params) != shim.NumVars {
+		t.Fatalf("Config has %d variables, Rules %d", len(params), shim.NumVars)
+	}
+	for i, p := range params {
+		if p.Key != shim.Rules[i].Var {
+			t.Errorf("Config field %d reads %s, Rules[%d] is %s", i, p.Key, i, shim.Rules[i].Var)
+		}
+	}
+	if shim.Rules[shim.VarIdle].Min != shim.Rules[shim.VarIntvl].Min || shim.Rules[shim.VarIdle].Max != shim.Rules[shim.VarIntvl].Max {
+		t.Error("KEEPIDLE and KEEPINTVL share type Seconds but not their range")
+	}
+	for _, r := range shim.Rules {
+		if r.Want == "" || r.Instead == "" || reflect.ValueOf(r.Kind).Int() < 0 {
+			t.Errorf("rule %s lacks words for its message", r.Var)
+		}
+	}
+}
+
+func TestRulesHeaderIsGenerated(t *testing.T) {
+	have, err := os.ReadFile("cparse/rules.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(have, rulesh.Header()) {
+		t.Error("shim/cparse/rules.h is stale: run go generate ./shim")
+	}
+}
+
+// FuzzConfig: Go and C agree on every text for every variable, and every
+// refusal is one line that names the variable.
+func FuzzConfig(f *testing.F) {
+	for _, tc := range cases {
+		f.Add(tc.v, tc.text)
+	}
+	for _, s := range []string{"1.5h", ".5s", "5.s", "1µs", "1μs", "9223372036854775807ns", "9223372036854775808ns",
+		"-9223372036854775808ns", "2562047h", "1.0000000001s", "0.000000001h", "3600000000000000000000ns", "1e3s", "+0", "-0"} {
+		f.Add(shim.VarIdle, s)
+		f.Add(shim.VarUserTimeout, s)
+	}
+	f.Fuzz(func(t *testing.T, v int, text string) {
+		if v < 0 || v >= shim.NumVars {
+			v = ((v % shim.NumVars) + shim.NumVars) % shim.NumVars
+		}
+		if strings.IndexByte(text, 0) >= 0 {
+			return // no environment value holds a NUL
+		}
+		got, probs := goResult(t, v, text)
+		st, val := cparse.Parse(v, text)
+		if st != cparse.OK {
+			val = 0
+		}
+		if (want{st, val}) != got {
+			t.Fatalf("%s=%q: Go %+v, C %v %d", shim.Rules[v].Var, text, got, st, val)
+		}
+		for _, p := range probs {
+			m := p.Message()
+			if strings.ContainsAny(m, "\n\r") || !strings.Contains(m, shim.Rules[v].Var+"=") {
+				t.Fatalf("message %q", m)
+			}
+		}
+	})
+}
