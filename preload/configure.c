@@ -1,0 +1,136 @@
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+int ka_wants(int domain, int type, int protocol)
+{
+	if (domain != AF_INET && domain != AF_INET6)
+		return 0;
+	/* libkeepalive 0.3 tested type & SOCK_STREAM, which SOCK_RAW (3) and
+	 * SOCK_SEQPACKET (5) pass too. */
+	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+		return 0;
+	return protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
+}
+
+/* A small line builder: snprintf is not async-signal-safe. */
+struct line {
+	char buf[512];
+	size_t n;
+};
+
+static void put(struct line *l, const char *s)
+{
+	size_t k = strlen(s);
+	if (k > sizeof l->buf - 1 - l->n)
+		k = sizeof l->buf - 1 - l->n;
+	memcpy(l->buf + l->n, s, k);
+	l->n += k;
+	l->buf[l->n] = 0;
+}
+
+static void put_num(struct line *l, long long v)
+{
+	char d[24];
+	int i = sizeof d;
+	int neg = v < 0;
+	unsigned long long u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	d[--i] = 0;
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		d[--i] = '-';
+	put(l, d + i);
+}
+
+static const struct {
+	int var;
+	int level, name;
+	const char *label;
+} options[] = {
+	{KA_VAR_KEEPIDLE, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE"},
+	{KA_VAR_KEEPINTVL, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL"},
+	{KA_VAR_KEEPCNT, IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT"},
+	{KA_VAR_KEEPUSERTIMEOUT, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"},
+};
+
+void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
+{
+	int saved = errno;
+	struct line ok = {.n = 0}, refused = {.n = 0};
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == 0) {
+		put(&ok, " SO_KEEPALIVE=1");
+	} else {
+		put(&refused, " SO_KEEPALIVE(errno ");
+		put_num(&refused, errno);
+		put(&refused, ")");
+	}
+	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
+		if (s->cfg.state[options[i].var] != KA_OK)
+			continue;
+		int v = (int)s->cfg.value[options[i].var];
+		/* An option the kernel refuses for this kind of socket (MPTCP and
+		 * TCP_USER_TIMEOUT) is skipped; the others still apply. */
+		struct line *l = &ok;
+		int r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		if (r != 0)
+			l = &refused;
+		put(l, " ");
+		put(l, options[i].label);
+		put(l, r == 0 ? "=" : "(errno ");
+		put_num(l, r == 0 ? v : errno);
+		if (r != 0)
+			put(l, ")");
+	}
+	if (s->debug) {
+		struct line l = {.n = 0};
+		put(&l, "libkeepalive: ");
+		put(&l, how);
+		put(&l, " fd ");
+		put_num(&l, fd);
+		put(&l, domain == AF_INET6 ? " AF_INET6" : " AF_INET");
+		put(&l, protocol == IPPROTO_MPTCP ? " mptcp:" : " tcp:");
+		put(&l, ok.buf);
+		if (refused.n) {
+			put(&l, "; refused:");
+			put(&l, refused.buf);
+		}
+		ka_write_line(l.buf);
+	}
+	errno = saved;
+}
+
+void ka_accepted(int fd)
+{
+	struct ka_settings scratch;
+	const struct ka_settings *s = ka_get(&scratch);
+	if (!s->enabled)
+		return;
+	int saved = errno;
+	int on = 0, domain = 0, type = 0, protocol = 0;
+	socklen_t n = sizeof on;
+	/* A listener that the shim (or the program) set up passes keepalive and
+	 * its timers on to what it accepts: one getsockopt is the whole cost. */
+	if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && !on) {
+		n = sizeof domain;
+		getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n);
+		n = sizeof type;
+		getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n);
+		n = sizeof protocol;
+		getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n);
+		if (ka_wants(domain, type, protocol))
+			ka_configure(s, fd, domain, protocol, "accept");
+	}
+	errno = saved;
+}

@@ -1,0 +1,76 @@
+/* Code that must run before the Go runtime starts, and why.
+ *
+ * The runtime of a c-shared library starts from its own .init_array entry
+ * on a new thread, and every thread it ever makes takes its signal mask
+ * from that first thread (runtime.initSigmask). Left alone, the runtime's
+ * threads would have the host's process signals unblocked, and a SIGTERM
+ * that a daemon blocks to read with signalfd or sigwait, or the SIGCHLD that
+ * timeout(1) waits for in sigsuspend, would land on a Go thread instead.
+ *
+ * So ka_before_go, with a constructor priority, runs before the runtime's
+ * entry and blocks every asynchronous signal on the loading thread; the
+ * runtime's first thread inherits that mask and passes it on to all the
+ * others. ka_after_go, an ordinary constructor, runs after the runtime's
+ * entry (go.o is linked before the cgo objects) and gives the loading thread
+ * its mask back. test/ checks both the order and the runtime threads' masks.
+ *
+ * Signals that stay deliverable to Go threads: the synchronous ones (they
+ * only ever go to the faulting thread) and glibc's 32 and 33, which must
+ * reach every thread for setuid() and thread cancellation to work. The
+ * Makefile builds the runtime with SIGCHLD and SIGPROF blockable and with
+ * asynchronous preemption off, so that SIGURG is blockable too. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <time.h>
+
+#include "preload.h"
+
+static sigset_t host_mask;
+static int masked;
+static sem_t reported;
+
+static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+
+__attribute__((constructor(101))) static void ka_before_go(void)
+{
+	struct ka_settings scratch;
+	sem_init(&reported, 0, 0);
+	for (int i = 0; i < KA_NUM_REAL; i++)
+		ka_real(i);
+	ka_get(&scratch);
+
+	sigset_t block;
+	sigfillset(&block);
+	for (unsigned i = 0; i < sizeof synchronous / sizeof synchronous[0]; i++)
+		sigdelset(&block, synchronous[i]);
+	if (pthread_sigmask(SIG_BLOCK, &block, &host_mask) == 0)
+		masked = 1;
+}
+
+__attribute__((constructor)) static void ka_after_go(void)
+{
+	int saved = errno;
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &host_mask, NULL);
+
+	/* A bad variable is reported by Go's init, on the runtime's thread. Wait
+	 * for it (boundedly) so that the line comes before anything the program
+	 * prints, and is not lost when the program exits at once. A clean
+	 * configuration pays nothing here. */
+	struct ka_settings scratch;
+	if (ka_get(&scratch)->report) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 2;
+		while (sem_timedwait(&reported, &until) != 0 && errno == EINTR)
+			;
+	}
+	errno = saved;
+}
+
+void ka_reported(void) { sem_post(&reported); }
+
+int ka_secure(void) { return getauxval(AT_SECURE) != 0; }

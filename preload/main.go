@@ -1,0 +1,51 @@
+// Command preload is libkeepalive.so, built with -buildmode=c-shared.
+//
+// The per-socket work is C (socket.c, accept.c, configure.c): it runs inside
+// the host's calls, in forked children and in signal handlers, where calling
+// into Go can hang. Go's part runs once, in init: it reads the configuration
+// with the rules of package shim and tells the user, one line each, about
+// every value it could not accept.
+package main
+
+/*
+#include "preload.h"
+*/
+import "C"
+
+import (
+	"os"
+	"strings"
+
+	"github.com/libkeepalive/libkeepalive/shim"
+	// The C reader of the configuration, called by the preload path.
+	_ "github.com/libkeepalive/libkeepalive/shim/cparse"
+)
+
+func init() {
+	report()
+	C.ka_reported()
+}
+
+func report() {
+	environ := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			environ[k] = v
+		}
+	}
+	cfg, problems := shim.Load(environ)
+	var b strings.Builder
+	for _, p := range problems {
+		b.WriteString(p.Message())
+		b.WriteByte('\n')
+	}
+	if cfg.Debug.Set && cfg.Debug.Value == 1 && C.ka_secure() != 0 {
+		b.WriteString("libkeepalive: KEEPALIVE_DEBUG=" + environ["KEEPALIVE_DEBUG"] +
+			" is ignored in a setuid, setgid or file-capability process; debug lines stay off\n")
+	}
+	if b.Len() > 0 {
+		os.Stderr.WriteString(b.String())
+	}
+}
+
+func main() {}

@@ -1,0 +1,88 @@
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload.h"
+
+static struct ka_settings settings;
+static int settings_state; /* 0 unread, 1 being written, 2 ready */
+
+static const char *lookup(const char *name) { return getenv(name); }
+
+static void read_settings(struct ka_settings *s)
+{
+	ka_config_read(&s->cfg, lookup);
+	const struct ka_config *c = &s->cfg;
+	s->enabled = !(c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == 0);
+	int debug = c->state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && c->value[KA_VAR_KEEPALIVE_DEBUG] == 1;
+	s->debug = debug && !ka_secure();
+	s->report = debug && !s->debug;
+	for (int i = 0; i < KA_NUM_VARS; i++)
+		if (c->state[i] == KA_INVALID)
+			s->report = 1;
+}
+
+/* The environment does not change under us in any way we honour: settings
+ * are read once. Racing readers each read their own copy and one publishes
+ * it, so no caller ever waits on a lock (a signal handler may be calling). */
+const struct ka_settings *ka_get(struct ka_settings *scratch)
+{
+	if (__atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) == 2)
+		return &settings;
+	read_settings(scratch);
+	int unread = 0;
+	if (__atomic_compare_exchange_n(&settings_state, &unread, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		settings = *scratch;
+		__atomic_store_n(&settings_state, 2, __ATOMIC_RELEASE);
+	}
+	return scratch;
+}
+
+static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4"};
+static void *real_fns[KA_NUM_REAL];
+static int real_state[KA_NUM_REAL]; /* 0 unresolved, 1 resolved (maybe NULL) */
+
+static void say_unresolved(const char *name, const char *why)
+{
+	char line[512] = "libkeepalive: cannot find the real ";
+	strncat(line, name, 32);
+	strcat(line, "() after this library (");
+	strncat(line, why ? why : "unknown reason", 300);
+	strcat(line, "); calling the kernel directly");
+	ka_write_line(line);
+}
+
+/* Resolution happens in our first constructor, before the host can have a
+ * signal handler calling in; only a socket opened by an earlier library's
+ * constructor resolves lazily, and dlsym is safe there. */
+void *ka_real(int which)
+{
+	if (__atomic_load_n(&real_state[which], __ATOMIC_ACQUIRE))
+		return real_fns[which];
+	void *fn = dlsym(RTLD_NEXT, real_names[which]);
+	Dl_info self, found;
+	if (fn == NULL) {
+		say_unresolved(real_names[which], dlerror());
+	} else if (dladdr((void *)ka_real, &self) && dladdr(fn, &found) && self.dli_fbase == found.dli_fbase) {
+		say_unresolved(real_names[which], "dlsym returned this library's own symbol");
+		fn = NULL;
+	}
+	real_fns[which] = fn;
+	__atomic_store_n(&real_state[which], 1, __ATOMIC_RELEASE);
+	return fn;
+}
+
+void ka_write_line(const char *s)
+{
+	size_t n = strlen(s);
+	char buf[1024];
+	if (n > sizeof buf - 1)
+		n = sizeof buf - 1;
+	memcpy(buf, s, n);
+	buf[n++] = '\n';
+	/* One write, so that lines of concurrent processes do not interleave. */
+	ssize_t r = write(STDERR_FILENO, buf, n);
+	(void)r;
+}

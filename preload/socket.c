@@ -1,0 +1,20 @@
+#include <errno.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "preload.h"
+
+typedef int (*socket_fn)(int, int, int);
+
+int socket(int domain, int type, int protocol)
+{
+	socket_fn real = (socket_fn)ka_real(KA_REAL_SOCKET);
+	int fd = real ? real(domain, type, protocol) : (int)syscall(SYS_socket, domain, type, protocol);
+	if (fd < 0 || !ka_wants(domain, type, protocol))
+		return fd;
+	struct ka_settings scratch;
+	const struct ka_settings *s = ka_get(&scratch);
+	if (s->enabled)
+		ka_configure(s, fd, domain, protocol, "socket");
+	return fd;
+}

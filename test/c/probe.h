@@ -1,0 +1,35 @@
+/* Shared by the test drivers: read a socket's options back from the kernel. */
+#ifndef PROBE_H
+#define PROBE_H
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+__attribute__((unused)) static int opt(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t n = sizeof v;
+	if (getsockopt(fd, level, name, &v, &n) != 0)
+		return -1000 - errno;
+	return v;
+}
+
+/* describe writes "ka=1 idle=10 intvl=5 cnt=3 ut=3000": every value is the
+ * kernel's answer to getsockopt, -1000-errno where it refuses. */
+__attribute__((unused)) static char *describe(int fd, char *buf, size_t n)
+{
+	snprintf(buf, n, "ka=%d idle=%d intvl=%d cnt=%d ut=%d", opt(fd, SOL_SOCKET, SO_KEEPALIVE),
+		 opt(fd, IPPROTO_TCP, TCP_KEEPIDLE), opt(fd, IPPROTO_TCP, TCP_KEEPINTVL),
+		 opt(fd, IPPROTO_TCP, TCP_KEEPCNT), opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT));
+	return buf;
+}
+
+/* ka_on is what a child process checks and reports through its exit status. */
+__attribute__((unused)) static int ka_on(int fd) { return opt(fd, SOL_SOCKET, SO_KEEPALIVE) == 1; }
+
+#endif
