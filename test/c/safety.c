@@ -264,6 +264,31 @@ static int mode_spawn(void)
 	return 0;
 }
 
+/* Lists this process's descriptors and what they are, after the library's
+ * runtime has had time to start. */
+static int mode_fds(void)
+{
+	usleep(200000);
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
+			continue;
+		char path[300], target[256] = "";
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t n = readlink(path, target, sizeof target - 1);
+		target[n > 0 ? n : 0] = 0;
+		/* pipe:[inode] and socket:[inode] differ from run to run. */
+		char *bracket = strchr(target, '[');
+		if (bracket)
+			*bracket = 0;
+		printf("fd %s %s\n", e->d_name, target);
+	}
+	if (d)
+		closedir(d);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
@@ -285,8 +310,10 @@ int main(int argc, char **argv)
 		r = mode_setuid(0);
 	else if (strcmp(mode, "spawn") == 0)
 		r = mode_spawn();
+	else if (strcmp(mode, "fds") == 0)
+		r = mode_fds();
 	else
-		fprintf(stderr, "usage: safety fork|fork-mt|threads-fork|sighandler|daemon FILE|setuid|setresuid|spawn\n");
+		fprintf(stderr, "usage: safety fork|fork-mt|threads-fork|sighandler|daemon FILE|setuid|setresuid|spawn|fds\n");
 	if (r == 0)
 		printf("PASS\n");
 	fflush(stdout);

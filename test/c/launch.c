@@ -1,0 +1,39 @@
+/* launch [-n] [-b SIG]... [-p LIB] PROG [ARG]...: starts PROG the way some
+ * parents do. -n leaves standard input, output and error non-blocking (as
+ * node.js does); -b blocks a signal (as a supervisor may leave it); -p
+ * preloads LIB into PROG only, not into launch itself. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	int opt;
+	sigset_t set;
+	sigemptyset(&set);
+	while ((opt = getopt(argc, argv, "+nb:p:")) != -1) {
+		switch (opt) {
+		case 'n':
+			for (int fd = 0; fd < 3; fd++)
+				fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+			break;
+		case 'b':
+			sigaddset(&set, atoi(optarg));
+			break;
+		case 'p':
+			setenv("LD_PRELOAD", optarg, 1);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc)
+		return 2;
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	execvp(argv[optind], argv + optind);
+	perror("launch: exec");
+	return 127;
+}

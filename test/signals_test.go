@@ -1,0 +1,133 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A daemon that blocks SIGTERM, SIGHUP, SIGUSR1 and SIGRTMIN and reads them
+// itself gets every one and is not killed by any.
+func TestSignalDaemons(t *testing.T) {
+	sigrtmin := syscall.Signal(34) // glibc's SIGRTMIN
+	for _, mode := range []string{"signalfd", "sigwait"} {
+		for _, preload := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/preload=%v", mode, preload), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				cmd := run{preload: preload, args: []string{"signals", mode}}.command(ctx)
+				stdout, _ := cmd.StdoutPipe()
+				var stderr strings.Builder
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				lines := bufio.NewScanner(stdout)
+				expect := func(prefix string) string {
+					if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
+						cmd.Process.Kill()
+						cmd.Wait()
+						t.Fatalf("waiting for %q: got %q; %s %s", prefix, lines.Text(), cmd.ProcessState, stderr.String())
+					}
+					return lines.Text()
+				}
+				expect("READY")
+				for i := 0; i < 3; i++ {
+					for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, sigrtmin} {
+						cmd.Process.Signal(sig)
+						expect("got " + strconv.Itoa(int(sig)))
+					}
+				}
+				cmd.Process.Signal(syscall.SIGTERM)
+				done := expect("done")
+				expect("PASS")
+				err := cmd.Wait()
+				if ctx.Err() != nil {
+					t.Fatal("hung")
+				}
+				if err != nil || done != "done hup=3 usr1=3 rtmin=3" {
+					t.Errorf("%v, %q", err, done)
+				}
+			})
+		}
+	}
+}
+
+// A host that reads SIGCHLD from a signalfd gets one for every child.
+func TestSigchldSignalfd(t *testing.T) {
+	control, shimmed := pair(t, nil, "signals", "sigchld")
+	for _, r := range []result{control, shimmed} {
+		passed(t, "sigchld", r)
+		if got := firstLine(r.stdout); got != "children=200 seen=200" {
+			t.Errorf("%q", got)
+		}
+	}
+}
+
+// coreutils timeout(1) waits for SIGCHLD in sigsuspend; with SIGCHLD
+// delivered to a runtime thread it misses the exit of its child and only
+// returns when its own timer fires (status 124). Measured with an empty Go
+// library: about 3 runs in 100.
+func TestTimeoutCommand(t *testing.T) {
+	if _, err := exec.LookPath("timeout"); err != nil {
+		t.Fatal("coreutils timeout is not installed")
+	}
+	for _, preload := range []bool{false, true} {
+		missed := 0
+		for i := 0; i < 300; i++ {
+			r := run{preload: preload, args: []string{"timeout", "3", "true"}}.exec(t)
+			if r.status.ExitStatus() != 0 {
+				missed++
+			}
+		}
+		if missed > 0 {
+			t.Errorf("preload %v: timeout 3 true failed %d times in 300", preload, missed)
+		}
+	}
+}
+
+// Every thread the library's runtime starts blocks every signal a host could
+// be waiting for; the host's own thread keeps the mask it was started with.
+// This is what fails first if the constructor order or the runtime overlay
+// stops working (say, after a Go upgrade).
+func TestRuntimeThreadMasks(t *testing.T) {
+	// launch starts the host with SIGUSR2 (12) blocked, as a supervisor may.
+	control := run{args: []string{"launch", "-b", "12", program("signals"), "masks"}}.exec(t)
+	shimmed := run{args: []string{"launch", "-b", "12", "-p", lib, program("signals"), "masks"}}.exec(t)
+	passed(t, "control", control)
+	passed(t, "with the library", shimmed)
+	if a, b := rawLine(control.stdout, "task main"), rawLine(shimmed.stdout, "task main"); a == "" || a != b {
+		t.Errorf("the host's thread mask changed:\nwithout: %s\n   with: %s", a, b)
+	}
+	// Signals a runtime thread may leave unblocked: the synchronous ones
+	// (delivered to the faulting thread only), SIGKILL and SIGSTOP (cannot be
+	// blocked), and glibc's 32 and 33 (thread cancellation, setxid), which
+	// must reach every thread.
+	allowed := map[int]bool{4: true, 5: true, 7: true, 8: true, 9: true, 11: true, 19: true, 31: true, 32: true, 33: true}
+	others := 0
+	for _, l := range strings.Split(shimmed.stdout, "\n") {
+		hex, ok := strings.CutPrefix(l, "task other SigBlk:")
+		if !ok {
+			continue
+		}
+		others++
+		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		for sig := 1; sig <= 64; sig++ {
+			if mask&(1<<(sig-1)) == 0 && !allowed[sig] {
+				t.Errorf("a runtime thread leaves signal %d (%v) unblocked: mask %s", sig, syscall.Signal(sig), strings.TrimSpace(hex))
+			}
+		}
+	}
+	if others == 0 {
+		t.Fatalf("no runtime thread found with the library loaded; the check proves nothing:\n%s", shimmed.stdout)
+	}
+}
