@@ -1,5 +1,7 @@
 # libkeepalive: `make` builds build/libkeepalive.so and shows it on a real
 # program; `make test` runs every test against the built library.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO ?= go
 GOROOT := $(shell $(GO) env GOROOT)
 BUILD := build
@@ -18,7 +20,7 @@ LDFLAGS := -s -w -X=runtime.godebugDefault=asyncpreemptoff=1,containermaxprocs=0
 GODIRS := shim preload test
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build demo test bench clean
+.PHONY: all build demo deps test bench clean
 all: build demo
 
 build: $(LIB)
@@ -31,10 +33,13 @@ $(LIB): $(SOURCES) $(OVERLAY) Makefile
 		-ldflags "$(LDFLAGS)" -o $@ ./preload
 	rm -f $(BUILD)/libkeepalive.h
 
-demo: $(LIB)
+demo: deps $(LIB)
 	scripts/demo $(LIB)
 
-test: $(LIB)
+deps:
+	scripts/deps
+
+test: deps $(LIB)
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
