@@ -13,8 +13,9 @@ package main
 import "C"
 
 import (
-	"os"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/libkeepalive/libkeepalive/shim"
 	// The C reader of the configuration, called by the preload path.
@@ -28,7 +29,7 @@ func init() {
 
 func report() {
 	environ := map[string]string{}
-	for _, kv := range os.Environ() {
+	for _, kv := range unix.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			environ[k] = v
 		}
@@ -43,8 +44,10 @@ func report() {
 		b.WriteString("libkeepalive: KEEPALIVE_DEBUG=" + environ["KEEPALIVE_DEBUG"] +
 			" is ignored in a setuid, setgid or file-capability process; debug lines stay off\n")
 	}
+	// One write(2), not an os.File: nothing of the host's stderr (its
+	// flags, a poller) is taken over.
 	if b.Len() > 0 {
-		os.Stderr.WriteString(b.String())
+		unix.Write(unix.Stderr, []byte(b.String()))
 	}
 }
 
