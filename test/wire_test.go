@@ -205,7 +205,9 @@ func (l *link) vanish(t testing.TB, ns, ifc string) { ipCmd(t, "-n", ns, "link",
 // unaddress removes the server's address: its link stays up, so a capture on
 // the client's side still sees what the client sends, but nothing answers
 // (a host that is not a router drops packets for an address it lacks).
-func (l *link) unaddress(t testing.TB) { ipCmd(t, "-n", l.srv, "addr", "del", serverAddr+"/24", "dev", l.srvIf) }
+func (l *link) unaddress(t testing.TB) {
+	ipCmd(t, "-n", l.srv, "addr", "del", serverAddr+"/24", "dev", l.srvIf)
+}
 
 // proc is a program started in a namespace, read line by line.
 type proc struct {
