@@ -34,14 +34,29 @@ static sem_t reported;
 
 static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
 
+/* 1 when Go has something to tell the user, so that its runtime must run. */
+static int want_go;
+
+/* Called by runtime/cgo (through the overlay of gcc_libinit.c) from the
+ * runtime's library constructor, instead of starting the thread that
+ * initialises the runtime: returns 1 to leave the runtime unstarted. */
+int ka_defer_runtime(void *(*fn)(void *), void *arg)
+{
+	(void)fn;
+	(void)arg;
+	return !want_go;
+}
+
 __attribute__((constructor(101))) static void ka_before_go(void)
 {
 	struct ka_settings scratch;
-	sem_init(&reported, 0, 0);
 	for (int i = 0; i < KA_NUM_REAL; i++)
 		ka_real(i);
-	ka_get(&scratch);
+	want_go = ka_get(&scratch)->report;
+	if (!want_go)
+		return;
 
+	sem_init(&reported, 0, 0);
 	sigset_t block;
 	sigfillset(&block);
 	for (unsigned i = 0; i < sizeof synchronous / sizeof synchronous[0]; i++)
@@ -52,22 +67,20 @@ __attribute__((constructor(101))) static void ka_before_go(void)
 
 __attribute__((constructor)) static void ka_after_go(void)
 {
+	if (!want_go)
+		return;
 	int saved = errno;
 	if (masked)
 		pthread_sigmask(SIG_SETMASK, &host_mask, NULL);
 
-	/* A bad variable is reported by Go's init, on the runtime's thread. Wait
-	 * for it (boundedly) so that the line comes before anything the program
-	 * prints, and is not lost when the program exits at once. A clean
-	 * configuration pays nothing here. */
-	struct ka_settings scratch;
-	if (ka_get(&scratch)->report) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 2;
-		while (sem_timedwait(&reported, &until) != 0 && errno == EINTR)
-			;
-	}
+	/* Go's init reports on the runtime's thread. Wait for it (boundedly)
+	 * so that the lines come before anything the program prints, and are not
+	 * lost when the program exits at once. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	while (sem_timedwait(&reported, &until) != 0 && errno == EINTR)
+		;
 	errno = saved;
 }
 

@@ -223,3 +223,37 @@ func wantUntouched(t testing.TB, what string, got map[string]string) {
 		t.Fatalf("control %s: keepalive is not off without the library (%v): the case proves nothing", what, got)
 	}
 }
+
+// mode is a way the library runs in a host. In a process whose
+// configuration is clean the Go runtime never starts; one bad variable makes
+// it start, to report. The safety cases run in both.
+type mode struct {
+	name string
+	env  []string
+}
+
+// reportVar is bad but harmless: it starts the runtime and changes nothing
+// about the sockets.
+const reportVar = "KEEPALIVE_DEBUG=maybe"
+
+var modes = []mode{{"clean", nil}, {"runtime", []string{reportVar}}}
+
+// inMode runs the library side of a case in m and, for the runtime mode,
+// checks that the runtime did start (Go's report is on stderr).
+func (m mode) check(t testing.TB, r result) {
+	t.Helper()
+	reported := strings.Contains(r.stderr, `KEEPALIVE_DEBUG="maybe"`)
+	if m.name == "runtime" && !reported {
+		t.Fatalf("mode runtime: no report on stderr, so the runtime did not start; the case proves nothing:\n%s", r)
+	}
+	if m.name == "clean" && reported {
+		t.Fatalf("mode clean: unexpected report:\n%s", r)
+	}
+}
+
+// forModes runs f once per mode, as subtests.
+func forModes(t *testing.T, f func(t *testing.T, m mode)) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { f(t, m) })
+	}
+}

@@ -93,6 +93,10 @@ func TestCurlOnTheWire(t *testing.T) {
 // descriptors (the dynamic loader's, the driver's).
 func TestRuntimeMakesNoDescriptors(t *testing.T) {
 	need(t, "strace")
+	forModes(t, testRuntimeMakesNoDescriptors)
+}
+
+func testRuntimeMakesNoDescriptors(t *testing.T, m mode) {
 	for _, preload := range []bool{false, true} {
 		trace := filepath.Join(t.TempDir(), "trace")
 		args := []string{"strace", "-f", "-qq", "-o", trace, "-e",
@@ -101,8 +105,11 @@ func TestRuntimeMakesNoDescriptors(t *testing.T) {
 		if preload {
 			args = append(args, "-p", lib)
 		}
-		r := run{args: append(args, program("safety"), "fds")}.exec(t)
+		r := run{env: m.env, args: append(args, program("safety"), "fds")}.exec(t)
 		passed(t, "strace", r)
+		if preload {
+			m.check(t, r)
+		}
 		b, err := os.ReadFile(trace)
 		if err != nil {
 			t.Fatal(err)

@@ -23,15 +23,18 @@ func TestForkAndThreads(t *testing.T) {
 			"handler_all_ka=1 main_all_ka=1 main_none_ka=0 handler_none_ka=0 errno_bad=0"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			control, shimmed := pair(t, tuned, "safety", tc.mode)
-			passed(t, "control", control)
-			passed(t, "with the library", shimmed)
-			if got := firstLine(control.stdout); got != tc.control {
-				t.Errorf("control: %q, want %q", got, tc.control)
-			}
-			if got := firstLine(shimmed.stdout); got != tc.shim {
-				t.Errorf("with the library: %q, want %q", got, tc.shim)
-			}
+			forModes(t, func(t *testing.T, m mode) {
+				control, shimmed := pair(t, append(m.env, tuned...), "safety", tc.mode)
+				passed(t, "control", control)
+				passed(t, "with the library", shimmed)
+				m.check(t, shimmed)
+				if got := firstLine(control.stdout); got != tc.control {
+					t.Errorf("control: %q, want %q", got, tc.control)
+				}
+				if got := firstLine(shimmed.stdout); got != tc.shim {
+					t.Errorf("with the library: %q, want %q", got, tc.shim)
+				}
+			})
 		})
 	}
 }
@@ -44,9 +47,16 @@ func firstLine(s string) string {
 // A classic daemon: double fork, setsid, every descriptor closed, then
 // sockets. It gets descriptor 0, as without the library, and keepalive.
 func TestDoubleForkDaemon(t *testing.T) {
+	forModes(t, func(t *testing.T, m mode) { testDaemon(t, m) })
+}
+
+func testDaemon(t *testing.T, m mode) {
 	for _, preload := range []bool{false, true} {
 		out := filepath.Join(t.TempDir(), "result")
-		r := run{preload: preload, env: tuned, args: []string{"safety", "daemon", out}}.exec(t)
+		r := run{preload: preload, env: append(m.env, tuned...), args: []string{"safety", "daemon", out}}.exec(t)
+		if preload {
+			m.check(t, r)
+		}
 		passed(t, "daemon parent", r)
 		var got []byte
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -69,17 +79,20 @@ func TestSetuid(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: setuid cases need root")
 	}
-	for _, mode := range []string{"setuid", "setresuid"} {
-		t.Run(mode, func(t *testing.T) {
-			control, shimmed := pair(t, tuned, "safety", mode)
-			passed(t, "control", control)
-			passed(t, "with the library", shimmed)
-			if got := firstLine(control.stdout); got != "ret=0 all_switched=1 ka=0" {
-				t.Errorf("control: %q", got)
-			}
-			if got := firstLine(shimmed.stdout); got != "ret=0 all_switched=1 ka=1" {
-				t.Errorf("with the library: %q (%s)", got, shimmed.stderr)
-			}
+	for _, call := range []string{"setuid", "setresuid"} {
+		t.Run(call, func(t *testing.T) {
+			forModes(t, func(t *testing.T, m mode) {
+				control, shimmed := pair(t, append(m.env, tuned...), "safety", call)
+				passed(t, "control", control)
+				passed(t, "with the library", shimmed)
+				m.check(t, shimmed)
+				if got := firstLine(control.stdout); got != "ret=0 all_switched=1 ka=0" {
+					t.Errorf("control: %q", got)
+				}
+				if got := firstLine(shimmed.stdout); got != "ret=0 all_switched=1 ka=1" {
+					t.Errorf("with the library: %q (%s)", got, shimmed.stderr)
+				}
+			})
 		})
 	}
 }
@@ -87,25 +100,31 @@ func TestSetuid(t *testing.T) {
 // vfork, posix_spawn, system and popen children run and exit as without the
 // library.
 func TestSpawn(t *testing.T) {
-	control, shimmed := pair(t, tuned, "safety", "spawn")
-	passed(t, "control", control)
-	if control.stdout != shimmed.stdout || control.status != shimmed.status {
-		t.Errorf("spawned children differ:\nwithout:\n%s\nwith:\n%s", control, shimmed)
-	}
+	forModes(t, func(t *testing.T, m mode) {
+		control, shimmed := pair(t, append(m.env, tuned...), "safety", "spawn")
+		passed(t, "control", control)
+		m.check(t, shimmed)
+		if control.stdout != shimmed.stdout || control.status != shimmed.status {
+			t.Errorf("spawned children differ:\nwithout:\n%s\nwith:\n%s", control, shimmed)
+		}
+	})
 }
 
 // The library holds no descriptor of the host's, even when the host's
 // standard descriptors are non-blocking at load time (Go's os package would
 // put them in an epoll set of its own).
 func TestNoDescriptorsHeld(t *testing.T) {
-	for _, flags := range [][]string{nil, {"-n"}} {
-		control := run{args: append(append([]string{"launch"}, flags...), program("safety"), "fds")}.exec(t)
-		shimmed := run{args: append(append([]string{"launch"}, flags...), "-p", lib, program("safety"), "fds")}.exec(t)
-		passed(t, "control", control)
-		if control.stdout != shimmed.stdout {
-			t.Errorf("launch %v: descriptors differ:\nwithout:\n%s\nwith:\n%s", flags, control.stdout, shimmed.stdout)
+	forModes(t, func(t *testing.T, m mode) {
+		for _, flags := range [][]string{nil, {"-n"}} {
+			control := run{env: m.env, args: append(append([]string{"launch"}, flags...), program("safety"), "fds")}.exec(t)
+			shimmed := run{env: m.env, args: append(append([]string{"launch"}, flags...), "-p", lib, program("safety"), "fds")}.exec(t)
+			passed(t, "control", control)
+			m.check(t, shimmed)
+			if control.stdout != shimmed.stdout {
+				t.Errorf("launch %v: descriptors differ:\nwithout:\n%s\nwith:\n%s", flags, control.stdout, shimmed.stdout)
+			}
 		}
-	}
+	})
 }
 
 func TestDlopen(t *testing.T) {
@@ -129,15 +148,18 @@ func TestDlopen(t *testing.T) {
 
 // Ends of a host: the same wait status with and without the library.
 func TestCrashStatus(t *testing.T) {
-	for _, mode := range []string{"segv", "segv-thread", "abort", "fpe", "sigpipe", "sigterm", "kill-self", "exit42", "return7"} {
-		t.Run(mode, func(t *testing.T) {
-			control, shimmed := pair(t, tuned, "crash", mode)
-			if control.status != shimmed.status {
-				t.Errorf("%s: %s without the library, %s with it", mode, describeStatus(control.status), describeStatus(shimmed.status))
-			}
-			if control.status.ExitStatus() == 99 {
-				t.Errorf("%s: the driver did not do what it was asked", mode)
-			}
+	for _, ending := range []string{"segv", "segv-thread", "abort", "fpe", "sigpipe", "sigterm", "kill-self", "exit42", "return7"} {
+		t.Run(ending, func(t *testing.T) {
+			forModes(t, func(t *testing.T, m mode) {
+				control, shimmed := pair(t, append(m.env, tuned...), "crash", ending)
+				m.check(t, shimmed)
+				if control.status != shimmed.status {
+					t.Errorf("%s: %s without the library, %s with it", ending, describeStatus(control.status), describeStatus(shimmed.status))
+				}
+				if control.status.ExitStatus() == 99 {
+					t.Errorf("%s: the driver did not do what it was asked", ending)
+				}
+			})
 		})
 	}
 }

@@ -16,58 +16,66 @@ import (
 // itself gets every one and is not killed by any.
 func TestSignalDaemons(t *testing.T) {
 	sigrtmin := syscall.Signal(34) // glibc's SIGRTMIN
-	for _, mode := range []string{"signalfd", "sigwait"} {
+	for _, reader := range []string{"signalfd", "sigwait"} {
 		for _, preload := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/preload=%v", mode, preload), func(t *testing.T) {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				cmd := run{preload: preload, args: []string{"signals", mode}}.command(ctx)
-				stdout, _ := cmd.StdoutPipe()
-				var stderr strings.Builder
-				cmd.Stderr = &stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				lines := bufio.NewScanner(stdout)
-				expect := func(prefix string) string {
-					if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
-						cmd.Process.Kill()
-						cmd.Wait()
-						t.Fatalf("waiting for %q: got %q; %s %s", prefix, lines.Text(), cmd.ProcessState, stderr.String())
+			for _, m := range modes {
+				t.Run(fmt.Sprintf("%s/preload=%v/%s", reader, preload, m.name), func(t *testing.T) {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					cmd := run{preload: preload, env: m.env, args: []string{"signals", reader}}.command(ctx)
+					stdout, _ := cmd.StdoutPipe()
+					var stderr strings.Builder
+					cmd.Stderr = &stderr
+					if err := cmd.Start(); err != nil {
+						t.Fatal(err)
 					}
-					return lines.Text()
-				}
-				expect("READY")
-				for i := 0; i < 3; i++ {
-					for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, sigrtmin} {
-						cmd.Process.Signal(sig)
-						expect("got " + strconv.Itoa(int(sig)))
+					lines := bufio.NewScanner(stdout)
+					expect := func(prefix string) string {
+						if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
+							cmd.Process.Kill()
+							cmd.Wait()
+							t.Fatalf("waiting for %q: got %q; %s %s", prefix, lines.Text(), cmd.ProcessState, stderr.String())
+						}
+						return lines.Text()
 					}
-				}
-				cmd.Process.Signal(syscall.SIGTERM)
-				done := expect("done")
-				expect("PASS")
-				err := cmd.Wait()
-				if ctx.Err() != nil {
-					t.Fatal("hung")
-				}
-				if err != nil || done != "done hup=3 usr1=3 rtmin=3" {
-					t.Errorf("%v, %q", err, done)
-				}
-			})
+					expect("READY")
+					for i := 0; i < 3; i++ {
+						for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, sigrtmin} {
+							cmd.Process.Signal(sig)
+							expect("got " + strconv.Itoa(int(sig)))
+						}
+					}
+					cmd.Process.Signal(syscall.SIGTERM)
+					done := expect("done")
+					expect("PASS")
+					err := cmd.Wait()
+					if ctx.Err() != nil {
+						t.Fatal("hung")
+					}
+					if err != nil || done != "done hup=3 usr1=3 rtmin=3" {
+						t.Errorf("%v, %q", err, done)
+					}
+					if preload {
+						m.check(t, result{stderr: stderr.String()})
+					}
+				})
+			}
 		}
 	}
 }
 
 // A host that reads SIGCHLD from a signalfd gets one for every child.
 func TestSigchldSignalfd(t *testing.T) {
-	control, shimmed := pair(t, nil, "signals", "sigchld")
-	for _, r := range []result{control, shimmed} {
-		passed(t, "sigchld", r)
-		if got := firstLine(r.stdout); got != "children=200 seen=200" {
-			t.Errorf("%q", got)
+	forModes(t, func(t *testing.T, m mode) {
+		control, shimmed := pair(t, m.env, "signals", "sigchld")
+		m.check(t, shimmed)
+		for _, r := range []result{control, shimmed} {
+			passed(t, "sigchld", r)
+			if got := firstLine(r.stdout); got != "children=200 seen=200" {
+				t.Errorf("%q", got)
+			}
 		}
-	}
+	})
 }
 
 // coreutils timeout(1) waits for SIGCHLD in sigsuspend; with SIGCHLD
@@ -78,18 +86,23 @@ func TestTimeoutCommand(t *testing.T) {
 	if _, err := exec.LookPath("timeout"); err != nil {
 		t.Fatal("coreutils timeout is not installed")
 	}
-	for _, preload := range []bool{false, true} {
-		missed := 0
-		for i := 0; i < 300; i++ {
-			r := run{preload: preload, args: []string{"timeout", "3", "true"}}.exec(t)
-			if r.status.ExitStatus() != 0 {
-				missed++
+	forModes(t, func(t *testing.T, m mode) {
+		for _, preload := range []bool{false, true} {
+			missed := 0
+			for i := 0; i < 300; i++ {
+				r := run{preload: preload, env: m.env, args: []string{"timeout", "3", "true"}}.exec(t)
+				if r.status.ExitStatus() != 0 {
+					missed++
+				}
+				if preload && i == 0 {
+					m.check(t, r)
+				}
+			}
+			if missed > 0 {
+				t.Errorf("preload %v: timeout 3 true failed %d times in 300", preload, missed)
 			}
 		}
-		if missed > 0 {
-			t.Errorf("preload %v: timeout 3 true failed %d times in 300", preload, missed)
-		}
-	}
+	})
 }
 
 // Every thread the library's runtime starts blocks every signal a host could
@@ -97,11 +110,16 @@ func TestTimeoutCommand(t *testing.T) {
 // This is what fails first if the constructor order or the runtime overlay
 // stops working (say, after a Go upgrade).
 func TestRuntimeThreadMasks(t *testing.T) {
+	forModes(t, testRuntimeThreadMasks)
+}
+
+func testRuntimeThreadMasks(t *testing.T, m mode) {
 	// launch starts the host with SIGUSR2 (12) blocked, as a supervisor may.
-	control := run{args: []string{"launch", "-b", "12", program("signals"), "masks"}}.exec(t)
-	shimmed := run{args: []string{"launch", "-b", "12", "-p", lib, program("signals"), "masks"}}.exec(t)
+	control := run{env: m.env, args: []string{"launch", "-b", "12", program("signals"), "masks"}}.exec(t)
+	shimmed := run{env: m.env, args: []string{"launch", "-b", "12", "-p", lib, program("signals"), "masks"}}.exec(t)
 	passed(t, "control", control)
 	passed(t, "with the library", shimmed)
+	m.check(t, shimmed)
 	if a, b := rawLine(control.stdout, "task main"), rawLine(shimmed.stdout, "task main"); a == "" || a != b {
 		t.Errorf("the host's thread mask changed:\nwithout: %s\n   with: %s", a, b)
 	}
@@ -127,7 +145,10 @@ func TestRuntimeThreadMasks(t *testing.T) {
 			}
 		}
 	}
-	if others == 0 {
-		t.Fatalf("no runtime thread found with the library loaded; the check proves nothing:\n%s", shimmed.stdout)
+	switch {
+	case m.name == "clean" && others != 0:
+		t.Errorf("clean configuration: %d threads besides the host's; the runtime should not have started:\n%s", others, shimmed.stdout)
+	case m.name == "runtime" && others == 0:
+		t.Fatalf("no runtime thread found with the runtime started; the check proves nothing:\n%s", shimmed.stdout)
 	}
 }

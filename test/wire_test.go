@@ -477,7 +477,7 @@ func TestWireProbes(t *testing.T) {
 			cli.expect(t, "connected")
 			l.unaddress(t)
 			fmt.Fprintln(cli.in, "go")
-			o := cli.outcome(t, time.Duration(idle+intvl*cnt)*time.Second + wireMargin)
+			o := cli.outcome(t, time.Duration(idle+intvl*cnt)*time.Second+wireMargin)
 			time.Sleep(200 * time.Millisecond)
 			stop()
 			dump.Wait()
