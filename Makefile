@@ -44,5 +44,9 @@ test: deps $(LIB)
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
+# Costs, side by side in one run: see README's "Costs".
+bench: deps $(LIB)
+	$(GO) run ./test/bench -lib $(LIB) -rounds 11
+
 clean:
 	rm -rf $(BUILD)

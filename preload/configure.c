@@ -64,50 +64,59 @@ static const struct {
 	{KA_VAR_KEEPUSERTIMEOUT, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"},
 };
 
+/* say writes the debug line: only ever called with KEEPALIVE_DEBUG on, so
+ * that the common path pays for no formatting. */
+static void say(int fd, int domain, int protocol, const char *how, const struct line *ok, const struct line *refused)
+{
+	struct line l = {.n = 0, .buf = ""};
+	put(&l, "libkeepalive: ");
+	put(&l, how);
+	put(&l, " fd ");
+	put_num(&l, fd);
+	put(&l, domain == AF_INET6 ? " AF_INET6" : " AF_INET");
+	put(&l, protocol == IPPROTO_MPTCP ? " mptcp:" : " tcp:");
+	put(&l, ok->buf);
+	if (refused->n) {
+		put(&l, "; refused:");
+		put(&l, refused->buf);
+	}
+	ka_write_line(l.buf);
+}
+
+static void note(struct line *l, const char *label, int r, int v)
+{
+	put(l, " ");
+	put(l, label);
+	put(l, r == 0 ? "=" : "(errno ");
+	put_num(l, r == 0 ? v : errno);
+	if (r != 0)
+		put(l, ")");
+}
+
 void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
 {
 	int saved = errno;
-	struct line ok = {.n = 0}, refused = {.n = 0};
-	int on = 1;
-	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == 0) {
-		put(&ok, " SO_KEEPALIVE=1");
-	} else {
-		put(&refused, " SO_KEEPALIVE(errno ");
-		put_num(&refused, errno);
-		put(&refused, ")");
+	struct line ok, refused; /* filled only for KEEPALIVE_DEBUG */
+	if (s->debug) {
+		ok.n = refused.n = 0;
+		ok.buf[0] = refused.buf[0] = 0;
 	}
+	int on = 1;
+	int r = setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	if (s->debug)
+		note(r == 0 ? &ok : &refused, "SO_KEEPALIVE", r, on);
 	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
 		if (s->cfg.state[options[i].var] != KA_OK)
 			continue;
 		int v = (int)s->cfg.value[options[i].var];
 		/* An option the kernel refuses for this kind of socket (MPTCP and
 		 * TCP_USER_TIMEOUT) is skipped; the others still apply. */
-		struct line *l = &ok;
-		int r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
-		if (r != 0)
-			l = &refused;
-		put(l, " ");
-		put(l, options[i].label);
-		put(l, r == 0 ? "=" : "(errno ");
-		put_num(l, r == 0 ? v : errno);
-		if (r != 0)
-			put(l, ")");
+		r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		if (s->debug)
+			note(r == 0 ? &ok : &refused, options[i].label, r, v);
 	}
-	if (s->debug) {
-		struct line l = {.n = 0};
-		put(&l, "libkeepalive: ");
-		put(&l, how);
-		put(&l, " fd ");
-		put_num(&l, fd);
-		put(&l, domain == AF_INET6 ? " AF_INET6" : " AF_INET");
-		put(&l, protocol == IPPROTO_MPTCP ? " mptcp:" : " tcp:");
-		put(&l, ok.buf);
-		if (refused.n) {
-			put(&l, "; refused:");
-			put(&l, refused.buf);
-		}
-		ka_write_line(l.buf);
-	}
+	if (s->debug)
+		say(fd, domain, protocol, how, &ok, &refused);
 	errno = saved;
 }
 

@@ -22,8 +22,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <semaphore.h>
+#include <stdio.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "preload.h"
@@ -47,14 +51,54 @@ int ka_defer_runtime(void *(*fn)(void *), void *arg)
 	return !want_go;
 }
 
+/* The Go runtime reserves about 1 GB of address space as it starts and dies
+ * when it cannot (golang/go#38010): under a lower `ulimit -v` the report is
+ * written from C instead, with the same rules' words but without Go's
+ * reason for each refusal. */
+#define GO_NEEDS_ADDRESS_SPACE (4ULL << 30)
+
+static int go_can_start(void)
+{
+	struct rlimit rl;
+	return getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= GO_NEEDS_ADDRESS_SPACE;
+}
+
+static void report_in_c(const struct ka_settings *s)
+{
+	for (int i = 0; i < KA_NUM_VARS; i++) {
+		if (s->cfg.state[i] != KA_INVALID)
+			continue;
+		const char *v = getenv(ka_rules[i].var);
+		char line[1024] = "libkeepalive: ";
+		size_t n = strlen(line);
+		n += (size_t)snprintf(line + n, sizeof line - n, "%s=\"", ka_rules[i].var);
+		for (int k = 0; v && v[k] && k < 64 && n < 400; k++) {
+			unsigned char c = (unsigned char)v[k];
+			if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+				line[n++] = (char)c;
+			else
+				n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", c);
+		}
+		snprintf(line + n, sizeof line - n, "\" is not valid: want %s; %s", ka_rules[i].want, ka_rules[i].instead);
+		ka_write_line(line);
+	}
+	if (s->cfg.state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && s->cfg.value[KA_VAR_KEEPALIVE_DEBUG] == 1 && ka_secure())
+		ka_write_line("libkeepalive: KEEPALIVE_DEBUG is ignored in a setuid, setgid or file-capability process; debug lines stay off");
+}
+
 __attribute__((constructor(101))) static void ka_before_go(void)
 {
 	struct ka_settings scratch;
 	for (int i = 0; i < KA_NUM_REAL; i++)
 		ka_real(i);
-	want_go = ka_get(&scratch)->report;
-	if (!want_go)
+	const struct ka_settings *s = ka_get(&scratch);
+	if (!s->report)
 		return;
+	if (!go_can_start()) {
+		report_in_c(s);
+		return;
+	}
+	want_go = 1;
 
 	sem_init(&reported, 0, 0);
 	sigset_t block;

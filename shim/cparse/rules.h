@@ -23,15 +23,28 @@ struct ka_rule {
 	const char *var;
 	enum ka_kind kind;
 	long long min, max;
+	const char *want, *instead;
 };
 
 static const struct ka_rule ka_rules[KA_NUM_VARS] = {
-	{"KEEPALIVE", 0, 0LL, 1LL},
-	{"KEEPIDLE", 1, 1LL, 32767LL},
-	{"KEEPINTVL", 1, 1LL, 32767LL},
-	{"KEEPCNT", 2, 1LL, 127LL},
-	{"KEEPUSERTIMEOUT", 3, 0LL, 2147483647LL},
-	{"KEEPALIVE_DEBUG", 0, 0LL, 1LL},
+	{"KEEPALIVE", 0, 0LL, 1LL,
+	 "on or off (on/off, yes/no, true/false, 1/0, any case)",
+	 "keepalive stays on"},
+	{"KEEPIDLE", 1, 1LL, 32767LL,
+	 "whole seconds from 1 to 32767, as a number (600) or a duration (10m)",
+	 "keeping the kernel's TCP_KEEPIDLE"},
+	{"KEEPINTVL", 1, 1LL, 32767LL,
+	 "whole seconds from 1 to 32767, as a number (60) or a duration (1m)",
+	 "keeping the kernel's TCP_KEEPINTVL"},
+	{"KEEPCNT", 2, 1LL, 127LL,
+	 "a number of probes from 1 to 127",
+	 "keeping the kernel's TCP_KEEPCNT"},
+	{"KEEPUSERTIMEOUT", 3, 0LL, 2147483647LL,
+	 "seconds from 0 to 2147483 as a number (30), or a duration of whole milliseconds up to 2147483647ms (2500ms, 5m); 0 is the kernel's default",
+	 "keeping the kernel's TCP_USER_TIMEOUT"},
+	{"KEEPALIVE_DEBUG", 0, 0LL, 1LL,
+	 "on or off (on/off, yes/no, true/false, 1/0, any case)",
+	 "debug lines stay off"},
 };
 
 #endif

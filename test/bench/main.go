@@ -28,6 +28,7 @@ type variant struct {
 func main() {
 	lib := flag.String("lib", "build/libkeepalive.so", "the library to measure")
 	rounds := flag.Int("rounds", 7, "interleaved rounds per figure")
+	extra := flag.String("with", "", "another library to measure beside the others, as NAME=PATH")
 	flag.Parse()
 	ours, err := filepath.Abs(*lib)
 	if err != nil {
@@ -55,6 +56,9 @@ func main() {
 	run("go", "build", "-trimpath", "-buildmode=c-shared", "-ldflags=-s -w", "-o", empty, "./"+filepath.Join(src, "empty"))
 
 	variants := []variant{{"no preload", ""}, {"C shim", cshim}, {"empty Go", empty}, {"libkeepalive", ours}}
+	if name, path, ok := strings.Cut(*extra, "="); ok {
+		variants = append(variants, variant{name, path})
+	}
 	measure := func(args ...string) [][]float64 { // [variant][value index] medians
 		samples := make([][][]float64, len(variants))
 		for r := 0; r < *rounds; r++ {
@@ -100,8 +104,12 @@ func main() {
 	}
 
 	fmt.Printf("libkeepalive bench: medians of %d interleaved rounds; %s\n\n", *rounds, strings.Join(env, " "))
-	fmt.Println("| figure | no preload | C shim | empty Go | libkeepalive | ratio | target |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	head := "| figure |"
+	for _, v := range variants {
+		head += " " + v.name + " |"
+	}
+	fmt.Println(head + " ratio | target |")
+	fmt.Println(strings.Repeat("|---", len(variants)+3) + "|")
 	row := func(name string, vals []float64, num, den int, target string, format string) {
 		cells := make([]string, len(vals))
 		for i, v := range vals {
@@ -122,5 +130,9 @@ func main() {
 	row("spawn and reap /bin/true, us per process", col(spawn, 0), 3, 2, "<= 1.05x empty Go", "%.0f")
 	row("peak RSS of a host holding one socket, KiB", col(hold, 0), 3, 2, "<= empty Go", "%.0f")
 	row("threads of that host", col(hold, 1), 3, 2, "<= empty Go", "%.0f")
-	row("size of the library, KiB", []float64{0, size(cshim), size(empty), size(ours)}, 3, 2, "report", "%.0f")
+	sizes := []float64{0}
+	for _, v := range variants[1:] {
+		sizes = append(sizes, size(v.lib))
+	}
+	row("size of the library, KiB", sizes, 3, 2, "report", "%.0f")
 }

@@ -1,12 +1,14 @@
 /* launch [-n] [-b SIG]... [-p LIB] PROG [ARG]...: starts PROG the way some
  * parents do. -n leaves standard input, output and error non-blocking (as
  * node.js does); -b blocks a signal (as a supervisor may leave it); -p
- * preloads LIB into PROG only, not into launch itself. */
+ * preloads LIB into PROG only, not into launch itself; -v sets the address
+ * space limit to KB kibibytes (ulimit -v). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -14,7 +16,7 @@ int main(int argc, char **argv)
 	int opt;
 	sigset_t set;
 	sigemptyset(&set);
-	while ((opt = getopt(argc, argv, "+nb:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "+nb:p:v:")) != -1) {
 		switch (opt) {
 		case 'n':
 			for (int fd = 0; fd < 3; fd++)
@@ -26,6 +28,11 @@ int main(int argc, char **argv)
 		case 'p':
 			setenv("LD_PRELOAD", optarg, 1);
 			break;
+		case 'v': {
+			struct rlimit rl = {atol(optarg) * 1024, atol(optarg) * 1024};
+			setrlimit(RLIMIT_AS, &rl);
+			break;
+		}
 		default:
 			return 2;
 		}

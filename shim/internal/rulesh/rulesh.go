@@ -20,10 +20,10 @@ func Header() []byte {
 		fmt.Fprintf(&b, "\tKA_VAR_%s = %d,\n", r.Var, i)
 	}
 	fmt.Fprintf(&b, "\tKA_NUM_VARS = %d,\n};\n\n", shim.NumVars)
-	fmt.Fprintf(&b, "struct ka_rule {\n\tconst char *var;\n\tenum ka_kind kind;\n\tlong long min, max;\n};\n\n")
+	fmt.Fprintf(&b, "struct ka_rule {\n\tconst char *var;\n\tenum ka_kind kind;\n\tlong long min, max;\n\tconst char *want, *instead;\n};\n\n")
 	fmt.Fprintf(&b, "static const struct ka_rule ka_rules[KA_NUM_VARS] = {\n")
 	for _, r := range shim.Rules {
-		fmt.Fprintf(&b, "\t{%q, %d, %dLL, %dLL},\n", r.Var, r.Kind, r.Min, r.Max)
+		fmt.Fprintf(&b, "\t{%q, %d, %dLL, %dLL,\n\t %q,\n\t %q},\n", r.Var, r.Kind, r.Min, r.Max, r.Want, r.Instead)
 	}
 	fmt.Fprintf(&b, "};\n\n#endif\n")
 	return b.Bytes()
