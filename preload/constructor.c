@@ -69,6 +69,8 @@ static void report_in_c(const struct ka_settings *s)
 		if (s->cfg.state[i] != KA_INVALID)
 			continue;
 		const char *v = getenv(ka_rules[i].var);
+		if (v == NULL || *v == 0)
+			continue; /* from the file: said below */
 		char line[1024] = "libkeepalive: ";
 		size_t n = strlen(line);
 		n += (size_t)snprintf(line + n, sizeof line - n, "%s=\"", ka_rules[i].var);
@@ -82,6 +84,9 @@ static void report_in_c(const struct ka_settings *s)
 		snprintf(line + n, sizeof line - n, "\" is not valid: want %s; %s", ka_rules[i].want, ka_rules[i].instead);
 		ka_write_line(line);
 	}
+	if (s->file_problems)
+		ka_write_line("libkeepalive: the configuration file has lines or values that are not valid and are ignored; "
+			      "the details need more address space than this process's ulimit -v allows");
 	if (s->cfg.state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && s->cfg.value[KA_VAR_KEEPALIVE_DEBUG] == 1 && ka_secure())
 		ka_write_line("libkeepalive: KEEPALIVE_DEBUG is ignored in a setuid, setgid or file-capability process; debug lines stay off");
 }

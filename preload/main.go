@@ -13,6 +13,10 @@ package main
 import "C"
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -34,7 +38,25 @@ func report() {
 			environ[k] = v
 		}
 	}
-	cfg, problems := shim.Load(environ)
+	path := shim.DefaultFile
+	if p := environ["KEEPALIVE_CONFIG"]; p != "" && C.ka_secure() == 0 {
+		path = p
+	}
+	var file shim.File
+	content, err := os.ReadFile(path)
+	switch {
+	case err == nil || errors.Is(err, fs.ErrNotExist):
+		file = shim.ParseFile(path, content)
+	default:
+		file = shim.ParseFile(path, nil)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		file.Problems = append(file.Problems, shim.Problem{Var: -1, Where: path,
+			Err: fmt.Errorf("cannot be read (%v); the whole file is ignored", err)})
+	}
+	cfg, problems := shim.LoadWith(environ, file)
 	var b strings.Builder
 	for _, p := range problems {
 		b.WriteString(p.Message())

@@ -13,6 +13,7 @@ struct ka_settings {
 	int enabled; /* KEEPALIVE is not off */
 	int debug;   /* KEEPALIVE_DEBUG is on and the process is not secure */
 	int report;  /* something for the Go side to tell the user */
+	int file_problems; /* of them, in the configuration file */
 	struct ka_config cfg;
 };
 

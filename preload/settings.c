@@ -1,27 +1,83 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../shim/cparse/file.h"
 #include "preload.h"
+
+#define DEFAULT_FILE "/etc/keepalive.conf"
 
 static struct ka_settings settings;
 static int settings_state; /* 0 unread, 1 being written, 2 ready */
 
 static const char *lookup(const char *name) { return getenv(name); }
 
+/* read_file reads the configuration file into f; a missing file is an empty
+ * one, an unreadable one a problem to report. */
+static void read_file(struct ka_file *f)
+{
+	const char *path = ka_secure() ? NULL : getenv("KEEPALIVE_CONFIG");
+	if (path == NULL || *path == 0)
+		path = DEFAULT_FILE;
+	char text[KA_FILE_MAX + 1];
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ka_file_parse(f, text, 0);
+		if (errno != ENOENT)
+			f->problems++;
+		return;
+	}
+	for (;;) {
+		ssize_t r = read(fd, text + n, sizeof text - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (n += (size_t)r) == sizeof text)
+			break;
+	}
+	close(fd);
+	ka_file_parse(f, text, n);
+}
+
+/* excluded: is this program on the file's exclude list, by the name it was
+ * started as or by the name of its executable? */
+static int excluded(const char *list)
+{
+	if (list == NULL)
+		return 0;
+	if (ka_excluded(list, program_invocation_short_name))
+		return 1;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = 0;
+	const char *base = strrchr(exe, '/');
+	return ka_excluded(list, base ? base + 1 : exe);
+}
+
 static void read_settings(struct ka_settings *s)
 {
-	ka_config_read(&s->cfg, lookup);
+	int saved = errno;
+	struct ka_file f;
+	read_file(&f);
+	int report = ka_config_merge(&s->cfg, &f, lookup);
+	s->file_problems = f.problems;
 	const struct ka_config *c = &s->cfg;
+	if (excluded(f.exclude)) {
+		s->enabled = s->debug = s->report = 0;
+		errno = saved;
+		return;
+	}
 	s->enabled = !(c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == 0);
 	int debug = c->state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && c->value[KA_VAR_KEEPALIVE_DEBUG] == 1;
 	s->debug = debug && !ka_secure();
-	s->report = debug && !s->debug;
-	for (int i = 0; i < KA_NUM_VARS; i++)
-		if (c->state[i] == KA_INVALID)
-			s->report = 1;
+	s->report = report || (debug && !s->debug);
+	errno = saved;
 }
 
 /* The environment does not change under us in any way we honour: settings

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -31,7 +33,8 @@ func (c *Config) Enabled() bool { return !c.Keepalive.Set || c.Keepalive.Value =
 
 // Problem is one variable whose value was not accepted.
 type Problem struct {
-	Var   int // index into Rules
+	Var   int    // index into Rules; -1 for a line of the file that is not a setting
+	Where string // "" for the environment; the file, or file:line
 	Value string
 	Err   error
 }
@@ -42,14 +45,35 @@ const maxShown = 64
 // Message is the line printed for the problem: the variable, the value, what
 // is accepted and what was done instead.
 func (p Problem) Message() string {
-	r := Rules[p.Var]
+	where := ""
+	if p.Where != "" {
+		where = p.Where + ": "
+	}
 	v := p.Value
 	cut := ""
 	if len(v) > maxShown {
 		v, cut = v[:maxShown], "..."
 	}
-	return fmt.Sprintf("libkeepalive: %s=%s%s is %v: want %s; %s",
-		r.Var, strconv.Quote(v), cut, p.Err, r.Want, r.Instead)
+	if p.Var < 0 {
+		if p.Value == "" {
+			return fmt.Sprintf("libkeepalive: %s %v", p.Where, p.Err)
+		}
+		return fmt.Sprintf("libkeepalive: %s%s%s %v", where, strconv.Quote(v), cut, p.Err)
+	}
+	r := Rules[p.Var]
+	return fmt.Sprintf("libkeepalive: %s%s=%s%s is %v: want %s; %s",
+		where, r.Var, strconv.Quote(v), cut, p.Err, r.Want, r.Instead)
+}
+
+// sortProblems puts problems in the order of the file's lines.
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int { return lineOf(a.Where) - lineOf(b.Where) })
+}
+
+func lineOf(where string) int {
+	i := strings.LastIndexByte(where, ':')
+	n, _ := strconv.Atoi(where[i+1:])
+	return n
 }
 
 // fieldVar maps a Config field name to its index in Rules.

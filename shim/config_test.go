@@ -232,3 +232,114 @@ func FuzzConfig(f *testing.F) {
 		}
 	})
 }
+
+// goMerged is what Go makes of a file and an environment, in cparse's terms.
+func goMerged(file []byte, env []string, name string) cparse.Merged {
+	environ := map[string]string{}
+	for i, v := range env {
+		if i < shim.NumVars {
+			environ[shim.Rules[i].Var] = v
+		}
+	}
+	f := shim.ParseFile("keepalive.conf", file)
+	c, probs := shim.LoadWith(environ, f)
+	var m cparse.Merged
+	for i, s := range c.Settings() {
+		if s.Set {
+			m.State[i], m.Value[i] = cparse.OK, s.Value
+		}
+	}
+	// Go leaves an unaccepted value unset; C says invalid. Both keep the
+	// kernel's value: compare that.
+	m.Report, m.Excluded = len(probs) > 0, f.Excluded(name)
+	return m
+}
+
+func cMerged(file []byte, env []string, name string) cparse.Merged {
+	m := cparse.Merge(file, env, name)
+	for i := range m.State {
+		if m.State[i] == cparse.Invalid {
+			m.State[i] = cparse.Unset
+		}
+	}
+	return m
+}
+
+var fileCases = []struct {
+	name string
+	file string
+	env  []string
+}{
+	{"empty", "", nil},
+	{"values", "KEEPIDLE=60\nKEEPINTVL = 10 \n# comment\n\n  KEEPCNT=5\r\nKEEPUSERTIMEOUT=90s\n", nil},
+	{"env wins", "KEEPIDLE=60\nKEEPCNT=5\n", []string{"", "30", "", ""}},
+	{"empty env does not", "KEEPIDLE=60\n", []string{"", "", "", ""}},
+	{"bad value", "KEEPIDLE=abc\nKEEPCNT=4\n", nil},
+	{"bad value overridden", "KEEPIDLE=abc\n", []string{"", "30"}},
+	{"bad env over file", "KEEPIDLE=60\n", []string{"", "0"}},
+	{"unknown key", "KEEPIDLEE=60\n", nil},
+	{"no equals", "KEEPIDLE 60\n", nil},
+	{"again", "KEEPIDLE=60\nKEEPIDLE=70\n", nil},
+	{"exclude", "KEEPALIVE_EXCLUDE=sshd, java  unshare\nKEEPIDLE=60\n", nil},
+	{"off", "KEEPALIVE=off\n", nil},
+	{"nul", "KEEPIDLE=6\x000\n", nil},
+	{"too long", "#" + strings.Repeat("x", shim.FileMax) + "\n", nil},
+	{"empty value", "KEEPIDLE=\n", nil},
+}
+
+func TestFile(t *testing.T) {
+	for _, tc := range fileCases {
+		for _, name := range []string{"java", "python3"} {
+			g, c := goMerged([]byte(tc.file), tc.env, name), cMerged([]byte(tc.file), tc.env, name)
+			if g != c {
+				t.Errorf("%s (%s): Go %+v, C %+v", tc.name, name, g, c)
+			}
+		}
+	}
+	g := goMerged([]byte(fileCases[1].file), nil, "x")
+	if g.Value[shim.VarIdle] != 60 || g.Value[shim.VarIntvl] != 10 || g.Value[shim.VarCnt] != 5 || g.Value[shim.VarUserTimeout] != 90000 || g.Report {
+		t.Errorf("values: %+v", g)
+	}
+	if g := goMerged([]byte(fileCases[2].file), fileCases[2].env, "x"); g.Value[shim.VarIdle] != 30 || g.Value[shim.VarCnt] != 5 {
+		t.Errorf("env wins: %+v", g)
+	}
+	if g := goMerged([]byte(fileCases[10].file), nil, "java"); !g.Excluded {
+		t.Errorf("java is excluded: %+v", g)
+	}
+}
+
+func TestFileMessages(t *testing.T) {
+	f := shim.ParseFile("/etc/keepalive.conf", []byte("KEEPIDLE=abc\nFOO=1\nKEEPCNT=3\nKEEPCNT=4\n"))
+	var got []string
+	for _, p := range f.Problems {
+		got = append(got, p.Message())
+	}
+	want := []string{
+		`libkeepalive: /etc/keepalive.conf:1: KEEPIDLE="abc" is not a number or a duration: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`,
+		`libkeepalive: /etc/keepalive.conf:2: "FOO=1" is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE; line ignored`,
+		`libkeepalive: /etc/keepalive.conf:4: "KEEPCNT=4" sets KEEPCNT again; the earlier line 3 is ignored`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// FuzzFile: Go and C agree on every file and environment.
+func FuzzFile(f *testing.F) {
+	for _, tc := range fileCases {
+		env := append(tc.env, "", "", "", "", "", "")
+		f.Add([]byte(tc.file), env[0], env[1], env[2], env[3], env[4], env[5], "java")
+	}
+	f.Fuzz(func(t *testing.T, file []byte, e0, e1, e2, e3, e4, e5, name string) {
+		env := []string{e0, e1, e2, e3, e4, e5}
+		for _, e := range append(env, name) {
+			if strings.IndexByte(e, 0) >= 0 {
+				return // no environment value or program name holds a NUL
+			}
+		}
+		g, c := goMerged(file, env, name), cMerged(file, env, name)
+		if g != c {
+			t.Fatalf("file %q env %q name %q:\nGo %+v\nC  %+v", file, env, name, g, c)
+		}
+	})
+}

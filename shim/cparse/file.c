@@ -1,0 +1,101 @@
+#include <string.h>
+
+#include "file.h"
+
+#define EXCLUDE_KEY "KEEPALIVE_EXCLUDE"
+
+static int blank(char c) { return c == ' ' || c == '\t'; }
+
+/* trim cuts spaces and tabs from both ends of [*s, *e). */
+static void trim(char **s, char **e)
+{
+	while (*s < *e && blank(**s))
+		(*s)++;
+	while (*e > *s && blank((*e)[-1]))
+		(*e)--;
+}
+
+void ka_file_parse(struct ka_file *f, const char *text, size_t n)
+{
+	for (int i = 0; i < KA_NUM_VARS; i++)
+		f->value[i] = NULL;
+	f->exclude = NULL;
+	f->problems = 0;
+	f->buf[0] = 0;
+	if (n > KA_FILE_MAX || memchr(text, 0, n) != NULL) {
+		f->problems = 1; /* refused whole */
+		return;
+	}
+	memcpy(f->buf, text, n);
+	f->buf[n] = 0;
+	char *p = f->buf, *end = f->buf + n;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *s = p, *e = nl ? nl : end;
+		p = nl ? nl + 1 : end;
+		if (e > s && e[-1] == '\r')
+			e--;
+		trim(&s, &e);
+		if (s == e || *s == '#')
+			continue;
+		char *eq = memchr(s, '=', (size_t)(e - s));
+		if (!eq) {
+			f->problems++;
+			continue;
+		}
+		char *ks = s, *ke = eq, *vs = eq + 1, *ve = e;
+		trim(&ks, &ke);
+		trim(&vs, &ve);
+		*ke = 0;
+		*ve = 0;
+		const char **slot = NULL;
+		if (strcmp(ks, EXCLUDE_KEY) == 0)
+			slot = &f->exclude;
+		for (int i = 0; i < KA_NUM_VARS && !slot; i++)
+			if (strcmp(ks, ka_rules[i].var) == 0)
+				slot = &f->value[i];
+		if (!slot) {
+			f->problems++;
+			continue;
+		}
+		if (*slot)
+			f->problems++; /* set again: the last line applies */
+		*slot = vs;
+	}
+	long long v;
+	for (int i = 0; i < KA_NUM_VARS; i++)
+		if (ka_parse(i, f->value[i], &v) == KA_INVALID)
+			f->problems++;
+}
+
+int ka_config_merge(struct ka_config *c, const struct ka_file *f, const char *(*env)(const char *name))
+{
+	int report = f->problems > 0;
+	for (int i = 0; i < KA_NUM_VARS; i++) {
+		const char *v = env(ka_rules[i].var);
+		if (v == NULL || *v == 0)
+			v = f->value[i];
+		else if (ka_parse(i, v, &c->value[i]) == KA_INVALID)
+			report = 1;
+		c->value[i] = 0;
+		c->state[i] = ka_parse(i, v, &c->value[i]);
+	}
+	return report;
+}
+
+int ka_excluded(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	if (!list || n == 0)
+		return 0;
+	for (const char *p = list; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		const char *w = p;
+		while (*p && *p != ' ' && *p != '\t' && *p != ',')
+			p++;
+		if ((size_t)(p - w) == n && memcmp(w, name, n) == 0)
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* The C reader of the configuration file (/etc/keepalive.conf), for the
+ * preload path; shim/file.go is its Go twin, held to it by a differential
+ * fuzz test. Async-signal-safe like parse.h: no allocation, no locks. */
+#ifndef KA_FILE_H
+#define KA_FILE_H
+
+#include <stddef.h>
+
+#include "parse.h"
+
+/* Longer files are refused whole. */
+#define KA_FILE_MAX 4095
+
+struct ka_file {
+	char buf[KA_FILE_MAX + 1];
+	const char *value[KA_NUM_VARS]; /* the last line's value, NULL if none */
+	const char *exclude;            /* KEEPALIVE_EXCLUDE, NULL if none */
+	int problems;                   /* lines or values the user must hear about */
+};
+
+/* ka_file_parse reads n bytes of text into f. */
+KA_HIDDEN void ka_file_parse(struct ka_file *f, const char *text, size_t n);
+
+/* ka_config_merge fills c: a variable set (not empty) in the environment wins
+ * over the file. Returns 1 if anything is to be reported. */
+KA_HIDDEN int ka_config_merge(struct ka_config *c, const struct ka_file *f, const char *(*env)(const char *name));
+
+/* ka_excluded: is name one of the words of the exclude list? */
+KA_HIDDEN int ka_excluded(const char *list, const char *name);
+
+#endif
