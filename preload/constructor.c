@@ -30,6 +30,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "../shim/cparse/file.h"
 #include "preload.h"
 
 static sigset_t host_mask;
@@ -37,6 +38,18 @@ static int masked;
 static sem_t reported;
 
 static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+
+/* The configuration file, read for Go's report. */
+static char file_text[KA_FILE_MAX + 1];
+static size_t file_len;
+static int file_err;
+
+const char *ka_report_file(size_t *n, int *err)
+{
+	*n = file_len;
+	*err = file_err;
+	return file_text;
+}
 
 /* 1 when Go has something to tell the user, so that its runtime must run. */
 static int want_go;
@@ -104,6 +117,7 @@ __attribute__((constructor(101))) static void ka_before_go(void)
 		return;
 	}
 	want_go = 1;
+	file_err = ka_config_text(file_text, sizeof file_text, &file_len);
 
 	sem_init(&reported, 0, 0);
 	sigset_t block;

@@ -13,11 +13,10 @@ package main
 import "C"
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -38,23 +37,17 @@ func report() {
 			environ[k] = v
 		}
 	}
-	path := shim.DefaultFile
-	if p := environ["KEEPALIVE_CONFIG"]; p != "" && C.ka_secure() == 0 {
-		path = p
-	}
-	var file shim.File
-	content, err := os.ReadFile(path)
-	switch {
-	case err == nil || errors.Is(err, fs.ErrNotExist):
-		file = shim.ParseFile(path, content)
-	default:
-		file = shim.ParseFile(path, nil)
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
+	// The constructor read the file before the runtime started: a runtime
+	// thread opening a file while the host runs could take a descriptor
+	// number the host is about to reuse.
+	var n C.size_t
+	var errno C.int
+	text := C.ka_report_file(&n, &errno)
+	path := C.GoString(C.ka_config_path())
+	file := shim.ParseFile(path, C.GoBytes(unsafe.Pointer(text), C.int(n)))
+	if errno != 0 && syscall.Errno(errno) != syscall.ENOENT {
 		file.Problems = append(file.Problems, shim.Problem{Var: -1, Where: path,
-			Err: fmt.Errorf("cannot be read (%v); the whole file is ignored", err)})
+			Err: fmt.Errorf("cannot be read (%v); the whole file is ignored", syscall.Errno(errno))})
 	}
 	cfg, problems := shim.LoadWith(environ, file)
 	var b strings.Builder

@@ -40,6 +40,15 @@ enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_NUM_REAL };
 /* ka_write_line writes a line to stderr with write(2). */
 KA_HIDDEN void ka_write_line(const char *s);
 
+/* The configuration file: its path, and its text read into text (at most
+ * cap bytes); returns 0 or the errno of open. */
+KA_HIDDEN const char *ka_config_path(void);
+KA_HIDDEN int ka_config_text(char *text, size_t cap, size_t *n);
+
+/* For Go's report: the file as the constructor read it, before the runtime
+ * started, so that the runtime opens no file while the host runs. */
+const char *ka_report_file(size_t *n, int *err);
+
 /* Called by Go's init when it has printed its report. */
 void ka_reported(void);
 /* 1 in a secure-execution process (setuid, setgid, capabilities). */

@@ -16,31 +16,39 @@ static int settings_state; /* 0 unread, 1 being written, 2 ready */
 
 static const char *lookup(const char *name) { return getenv(name); }
 
+const char *ka_config_path(void)
+{
+	const char *path = ka_secure() ? NULL : getenv("KEEPALIVE_CONFIG");
+	return path && *path ? path : DEFAULT_FILE;
+}
+
+int ka_config_text(char *text, size_t cap, size_t *n)
+{
+	*n = 0;
+	int fd = open(ka_config_path(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	for (;;) {
+		ssize_t r = read(fd, text + *n, cap - *n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (*n += (size_t)r) == cap)
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
 /* read_file reads the configuration file into f; a missing file is an empty
  * one, an unreadable one a problem to report. */
 static void read_file(struct ka_file *f)
 {
-	const char *path = ka_secure() ? NULL : getenv("KEEPALIVE_CONFIG");
-	if (path == NULL || *path == 0)
-		path = DEFAULT_FILE;
 	char text[KA_FILE_MAX + 1];
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ka_file_parse(f, text, 0);
-		if (errno != ENOENT)
-			f->problems++;
-		return;
-	}
-	for (;;) {
-		ssize_t r = read(fd, text + n, sizeof text - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || (n += (size_t)r) == sizeof text)
-			break;
-	}
-	close(fd);
+	size_t n;
+	int err = ka_config_text(text, sizeof text, &n);
 	ka_file_parse(f, text, n);
+	if (err != 0 && err != ENOENT)
+		f->problems++;
 }
 
 /* excluded: is this program on the file's exclude list, by the name it was
