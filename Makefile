@@ -17,13 +17,21 @@ OVERLAY := $(BUILD)/_overlay/overlay.json
 # thread calls can wait on the dynamic loader's lock (see preload/README.md).
 LDFLAGS := -s -w -X=runtime.godebugDefault=asyncpreemptoff=1,containermaxprocs=0,updatemaxprocs=0 \
 	-extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-z,now'
-GODIRS := shim preload test
+BIN := $(BUILD)/keepalive
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := 1.0.0
+ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build demo deps test bench clean
+.PHONY: all build demo deps test bench install uninstall deb clean
 all: build demo
 
-build: $(LIB)
+build: $(LIB) $(BIN)
+
+$(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
 
 $(OVERLAY): scripts/gen-overlay
 	scripts/gen-overlay $(GOROOT) $(BUILD)/_overlay
@@ -39,14 +47,48 @@ demo: deps $(LIB)
 deps:
 	scripts/deps
 
-test: deps $(LIB)
+test: deps $(LIB) $(BIN)
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
-	KEEPALIVE_LIB=$(CURDIR)/$(LIB) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
+	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
 # Costs, side by side in one run: see README's "Costs".
 bench: deps $(LIB)
 	$(GO) run ./test/bench -lib $(LIB) -rounds 11
+
+# The library, the command, man pages, a systemd drop-in example and an
+# example /etc/keepalive.conf.
+install: $(LIB) $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/libkeepalive
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libkeepalive.so
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keepalive
+	install -m 0644 scripts/man/keepalive.1 $(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1
+	install -m 0644 scripts/man/libkeepalive.8 $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8
+	sed 's|@LIBDIR@|$(PREFIX)/lib|' scripts/systemd/keepalive.conf > $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf
+	install -m 0644 scripts/keepalive.conf.example $(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libkeepalive.so $(DESTDIR)$(PREFIX)/bin/keepalive \
+		$(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1 $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8 \
+		$(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf \
+		$(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
+	rmdir $(DESTDIR)$(PREFIX)/share/libkeepalive 2>/dev/null || true
+
+# A Debian package of the same files under /usr.
+deb: $(LIB) $(BIN)
+	rm -rf $(BUILD)/deb
+	$(MAKE) install DESTDIR=$(CURDIR)/$(BUILD)/deb PREFIX=/usr
+	gzip -9n $(BUILD)/deb/usr/share/man/man1/keepalive.1 $(BUILD)/deb/usr/share/man/man8/libkeepalive.8
+	install -d $(BUILD)/deb/DEBIAN $(BUILD)/deb/usr/share/doc/libkeepalive
+	install -m 0644 LICENSE $(BUILD)/deb/usr/share/doc/libkeepalive/copyright
+	printf '%s\n' 'Package: libkeepalive' 'Version: $(VERSION)' 'Architecture: $(ARCH)' \
+		'Maintainer: libkeepalive authors <libkeepalive@localhost>' 'Depends: libc6 (>= 2.34)' \
+		'Section: net' 'Priority: optional' \
+		'Description: turn on TCP keepalive in programs that never asked for it' \
+		' A preloadable library (LD_PRELOAD) and a keepalive command: legacy daemons' \
+		' notice peers that vanished silently. Drop-in for libkeepalive 0.3.' > $(BUILD)/deb/DEBIAN/control
+	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/libkeepalive_$(VERSION)_$(ARCH).deb
 
 clean:
 	rm -rf $(BUILD)

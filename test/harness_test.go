@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	lib string // the library under test, an absolute path
-	bin string // the compiled drivers
+	lib     string // the library under test, an absolute path
+	bin     string // the compiled drivers
+	command string // the keepalive command
 )
 
 // The drivers, each from c/NAME.c.
@@ -48,6 +49,14 @@ func setup(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin = dir
+	command = os.Getenv("KEEPALIVE_CMD")
+	if command == "" {
+		command = filepath.Join(dir, "keepalive-built")
+		if out, err := exec.Command("go", "build", "-o", command, "../scripts/keepalive").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "test: building the keepalive command: %v\n%s", err, out)
+			return 1
+		}
+	}
 	cc := func(args ...string) error {
 		out, err := exec.Command("gcc", append([]string{"-O1", "-Wall", "-Werror"}, args...)...).CombinedOutput()
 		if err != nil {
