@@ -135,15 +135,17 @@ func TestDlopen(t *testing.T) {
 	if got := firstLine(control.stdout); got != "loaded=1 again=1 child=7 direct_socket_ka=0" {
 		t.Errorf("control: %q", got)
 	}
-	env := append([]string{"KEEPCNT=1000"}, tuned...)
-	r := run{env: env, args: []string{"dlopen", lib}, timeout: 20 * time.Second}.exec(t)
-	passed(t, "dlopen of the library", r)
-	if got := firstLine(r.stdout); got != "loaded=1 again=1 child=7 direct_socket_ka=1" {
-		t.Errorf("dlopen: %q", got)
-	}
-	if want := expectedMessages(env); strings.Join(stderrLines(r.stderr), "\n") != strings.Join(want, "\n") {
-		t.Errorf("dlopen with a bad value: stderr %q, want %q", r.stderr, want)
-	}
+	forModes(t, func(t *testing.T, m mode) {
+		r := run{env: append(m.env, tuned...), args: []string{"dlopen", lib}, timeout: 20 * time.Second}.exec(t)
+		passed(t, "dlopen of the library", r)
+		m.check(t, r)
+		if got := firstLine(r.stdout); got != "loaded=1 again=1 child=7 direct_socket_ka=1" {
+			t.Errorf("dlopen: %q", got)
+		}
+		if want := expectedMessages(m.env); strings.Join(stderrLines(r.stderr), "\n") != strings.Join(want, "\n") {
+			t.Errorf("stderr %q, want %q", r.stderr, want)
+		}
+	})
 }
 
 // Ends of a host: the same wait status with and without the library.

@@ -152,3 +152,19 @@ func testRuntimeThreadMasks(t *testing.T, m mode) {
 		t.Fatalf("no runtime thread found with the runtime started; the check proves nothing:\n%s", shimmed.stdout)
 	}
 }
+
+// With a clean configuration the library changes no signal disposition of
+// the host (the runtime's handlers are not installed); with the runtime
+// started it installs its own for the synchronous signals, SIGPIPE and
+// SIGURG, and forwards what is not its own (TestCrashStatus).
+func TestSignalDispositions(t *testing.T) {
+	control, shimmed := pair(t, nil, "signals", "dispositions")
+	passed(t, "control", control)
+	if control.stdout != shimmed.stdout {
+		t.Errorf("clean configuration: dispositions changed:\nwithout:\n%s\nwith:\n%s", control.stdout, shimmed.stdout)
+	}
+	started := run{preload: true, env: []string{reportVar}, args: []string{"signals", "dispositions"}}.exec(t)
+	if started.stdout == control.stdout {
+		t.Errorf("with the runtime started the dispositions should show Go's handlers; the check cannot see them")
+	}
+}

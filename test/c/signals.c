@@ -5,6 +5,7 @@
  *              children, waiting at most 5 s for each
  *   masks      prints the blocked set of each of its threads (it makes none
  *              itself: any other thread is the library's)
+ *   dispositions  prints each signal's disposition
  * The test sends the signals one at a time and waits for "got" before the
  * next, since standard signals do not queue. */
 #include "probe.h"
@@ -118,6 +119,20 @@ static int mode_masks(void)
 	return 0;
 }
 
+/* Prints each signal's disposition: default, ignored or a handler, and its
+ * flags. */
+static int mode_dispositions(void)
+{
+	for (int sig = 1; sig < 65; sig++) {
+		struct sigaction sa;
+		if (sigaction(sig, NULL, &sa) != 0)
+			continue;
+		const char *what = sa.sa_handler == SIG_DFL ? "default" : sa.sa_handler == SIG_IGN ? "ignored" : "handler";
+		printf("signal %d %s flags=%#x\n", sig, what, (unsigned)sa.sa_flags);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
@@ -130,6 +145,8 @@ int main(int argc, char **argv)
 		r = mode_sigchld();
 	else if (strcmp(m, "masks") == 0)
 		r = mode_masks();
+	else if (strcmp(m, "dispositions") == 0)
+		r = mode_dispositions();
 	if (r == 0)
 		printf("PASS\n");
 	return r;
