@@ -93,30 +93,44 @@ static void note(struct line *l, const char *label, int r, int v)
 		put(l, ")");
 }
 
-void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
+/* configure_debug is ka_configure with the KEEPALIVE_DEBUG line. It is kept
+ * out of line so that the common path's stack frame stays small: socket() may
+ * run in a signal handler on a small alternate stack. */
+__attribute__((noinline)) static void configure_debug(const struct ka_settings *s, int fd, int domain, int protocol,
+						       const char *how)
 {
-	int saved = errno;
-	struct line ok, refused; /* filled only for KEEPALIVE_DEBUG */
-	if (s->debug) {
-		ok.n = refused.n = 0;
-		ok.buf[0] = refused.buf[0] = 0;
-	}
+	struct line ok = {.n = 0, .buf = ""}, refused = {.n = 0, .buf = ""};
 	int on = 1;
 	int r = setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-	if (s->debug)
-		note(r == 0 ? &ok : &refused, "SO_KEEPALIVE", r, on);
+	note(r == 0 ? &ok : &refused, "SO_KEEPALIVE", r, on);
 	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
 		if (s->cfg.state[options[i].var] != KA_OK)
 			continue;
 		int v = (int)s->cfg.value[options[i].var];
+		r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		note(r == 0 ? &ok : &refused, options[i].label, r, v);
+	}
+	say(fd, domain, protocol, how, &ok, &refused);
+}
+
+void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
+{
+	int saved = errno;
+	if (s->debug) {
+		configure_debug(s, fd, domain, protocol, how);
+		errno = saved;
+		return;
+	}
+	int on = 1;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
+		if (s->cfg.state[options[i].var] != KA_OK)
+			continue;
 		/* An option the kernel refuses for this kind of socket (MPTCP and
 		 * TCP_USER_TIMEOUT) is skipped; the others still apply. */
-		r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
-		if (s->debug)
-			note(r == 0 ? &ok : &refused, options[i].label, r, v);
+		int v = (int)s->cfg.value[options[i].var];
+		setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
 	}
-	if (s->debug)
-		say(fd, domain, protocol, how, &ok, &refused);
 	errno = saved;
 }
 

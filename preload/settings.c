@@ -125,6 +125,7 @@ void *ka_real(int which)
 {
 	if (__atomic_load_n(&real_state[which], __ATOMIC_ACQUIRE))
 		return real_fns[which];
+	int saved = errno;
 	void *fn = dlsym(RTLD_NEXT, real_names[which]);
 	Dl_info self, found;
 	if (fn == NULL) {
@@ -135,6 +136,7 @@ void *ka_real(int which)
 	}
 	real_fns[which] = fn;
 	__atomic_store_n(&real_state[which], 1, __ATOMIC_RELEASE);
+	errno = saved;
 	return fn;
 }
 

@@ -21,6 +21,8 @@ func TestForkAndThreads(t *testing.T) {
 		{"threads-fork", "sockets=8000 ka=0 children=50 child_ka=0", "sockets=8000 ka=8000 children=50 child_ka=50"},
 		{"sighandler", "handler_all_ka=0 main_all_ka=0 main_none_ka=1 handler_none_ka=1 errno_bad=0",
 			"handler_all_ka=1 main_all_ka=1 main_none_ka=0 handler_none_ka=0 errno_bad=0"},
+		{"sighandler-altstack", "handler_all_ka=0 main_all_ka=0 main_none_ka=1 handler_none_ka=1 errno_bad=0",
+			"handler_all_ka=1 main_all_ka=1 main_none_ka=0 handler_none_ka=0 errno_bad=0"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			forModes(t, func(t *testing.T, m mode) {

@@ -129,9 +129,17 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
-static int mode_sighandler(void)
+static int mode_sighandler(int small_stack)
 {
 	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
+	/* A small alternate signal stack, as hosts set up for SIGSEGV handlers:
+	 * the wrapper's frames must fit in it. */
+	static char altstack[4096] __attribute__((aligned(16)));
+	if (small_stack) {
+		stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+		sigaltstack(&ss, NULL);
+		sa.sa_flags |= SA_ONSTACK;
+	}
 	sigaction(SIGALRM, &sa, NULL);
 	struct itimerval it = {{0, 200}, {0, 200}};
 	setitimer(ITIMER_REAL, &it, NULL);
@@ -301,7 +309,9 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "threads-fork") == 0)
 		r = mode_threads_fork();
 	else if (strcmp(mode, "sighandler") == 0)
-		r = mode_sighandler();
+		r = mode_sighandler(0);
+	else if (strcmp(mode, "sighandler-altstack") == 0)
+		r = mode_sighandler(1);
 	else if (strcmp(mode, "daemon") == 0 && argc > 2)
 		r = mode_daemon(argv[2]);
 	else if (strcmp(mode, "setuid") == 0)
