@@ -25,7 +25,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build demo deps test bench install uninstall deb clean
+.PHONY: all build demo deps test fuzz bench install uninstall deb clean
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -52,9 +52,16 @@ test: deps $(LIB) $(BIN)
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
+# The differential fuzz tests of the C and Go readers, FUZZTIME each.
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
+
 # Costs, side by side in one run: see README's "Costs".
 bench: deps $(LIB)
 	$(GO) run ./test/bench -lib $(LIB) -rounds 11
+	$(GO) test ./shim -run '^$$' -bench . -benchtime 20000x
 
 # The library, the command, man pages, a systemd drop-in example and an
 # example /etc/keepalive.conf.

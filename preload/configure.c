@@ -134,8 +134,10 @@ void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol,
 	errno = saved;
 }
 
-void ka_accepted(int fd)
+void ka_accepted(int fd, int family)
 {
+	if (family != -1 && family != AF_INET && family != AF_INET6)
+		return;
 	struct ka_settings scratch;
 	const struct ka_settings *s = ka_get(&scratch);
 	if (!s->enabled)

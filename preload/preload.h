@@ -29,8 +29,9 @@ KA_HIDDEN int ka_wants(int domain, int type, int protocol);
 KA_HIDDEN void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how);
 
 /* ka_accepted configures a socket returned by accept/accept4 unless it
- * already inherited keepalive from its listener. */
-KA_HIDDEN void ka_accepted(int fd);
+ * already inherited keepalive from its listener; family is the peer
+ * address's, or -1 when unknown. */
+KA_HIDDEN void ka_accepted(int fd, int family);
 
 /* ka_real returns libc's symbol name (the next one in the search order),
  * resolved once. */

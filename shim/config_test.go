@@ -343,3 +343,19 @@ func FuzzFile(f *testing.F) {
 		}
 	})
 }
+
+// The readers' cost, for the record: C's runs once per process in the
+// library's constructor, Go's only when there is something to report.
+func BenchmarkLoadGo(b *testing.B) {
+	env := map[string]string{"KEEPIDLE": "60", "KEEPINTVL": "10s", "KEEPCNT": "5", "KEEPUSERTIMEOUT": "90"}
+	for b.Loop() {
+		shim.Load(env)
+	}
+}
+
+func BenchmarkMergeC(b *testing.B) {
+	env := []string{"", "60", "10s", "5", "90", ""}
+	for b.Loop() {
+		cparse.Merge(nil, env, "x")
+	}
+}

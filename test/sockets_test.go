@@ -93,7 +93,7 @@ func TestDurations(t *testing.T) {
 }
 
 func TestAccept(t *testing.T) {
-	for _, mode := range []string{"raw", "raw4", "shim", "app"} {
+	for _, mode := range []string{"raw", "raw4", "raw-addr", "shim", "app"} {
 		t.Run(mode, func(t *testing.T) {
 			control, shimmed := pair(t, tuned, "accept", mode)
 			passed(t, "control", control)
@@ -115,6 +115,16 @@ func TestAccept(t *testing.T) {
 				t.Errorf("failing accept differs:\nwithout: %s\n   with: %s", a, b)
 			}
 		})
+	}
+}
+
+// Connections accepted from a UNIX listener stay untouched.
+func TestAcceptUnix(t *testing.T) {
+	control, shimmed := pair(t, tuned, "accept", "unix")
+	passed(t, "control", control)
+	passed(t, "with the library", shimmed)
+	if control.stdout != shimmed.stdout || !strings.Contains(control.stdout, "accepted ka=0 errno=4242") {
+		t.Errorf("UNIX accept:\nwithout:\n%s\nwith:\n%s", control.stdout, shimmed.stdout)
 	}
 }
 
