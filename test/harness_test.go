@@ -78,6 +78,9 @@ func setup(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "test:", err)
 		return 1
 	}
+	if os.Geteuid() == 0 {
+		sweepNamespaces()
+	}
 	return m.Run()
 }
 

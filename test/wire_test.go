@@ -141,6 +141,29 @@ sys.stdin.readline()
 
 var netSeq atomic.Int32
 
+// sweepNamespaces removes namespaces left by an earlier run of these tests
+// that was killed before its cleanup ran (their owner process is gone).
+func sweepNamespaces() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		rest, ok := strings.CutPrefix(name, "ka-cli-")
+		if !ok {
+			rest, ok = strings.CutPrefix(name, "ka-srv-")
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		if !ok || pid == strconv.Itoa(os.Getpid()%100000) {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err != nil {
+			exec.Command("ip", "netns", "del", name).Run()
+		}
+	}
+}
+
 // link is a pair of namespaces, cli and srv, joined by a veth pair.
 type link struct {
 	cli, srv     string // namespace names
