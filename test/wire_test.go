@@ -155,7 +155,7 @@ func sweepNamespaces() {
 			rest, ok = strings.CutPrefix(name, "ka-srv-")
 		}
 		pid, _, _ := strings.Cut(rest, "-")
-		if !ok || pid == strconv.Itoa(os.Getpid()%100000) {
+		if !ok || pid == strconv.Itoa(os.Getpid()) {
 			continue
 		}
 		if _, err := os.Stat("/proc/" + pid); err != nil {
@@ -188,7 +188,7 @@ func newLink(t *testing.T) *link {
 	}
 	need(t, "ip")
 	n := netSeq.Add(1)
-	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, n)
+	id := fmt.Sprintf("%d-%d", os.Getpid(), n)
 	l := &link{cli: "ka-cli-" + id, srv: "ka-srv-" + id, cliIf: fmt.Sprintf("kac%d", n), srvIf: fmt.Sprintf("kas%d", n),
 		dir: t.TempDir(), python: python(t)}
 	if out, err := exec.Command("ip", "netns", "add", l.cli).CombinedOutput(); err != nil {
