@@ -1,5 +1,12 @@
 /* Code that must run before the Go runtime starts, and why.
  *
+ * Most processes never start the runtime at all: Go is only needed to tell
+ * the user about a bad variable (its init does that). ka_before_go decides;
+ * when there is nothing to report it sets ka_runtime_inert, so that the
+ * runtime's library constructor installs no signal handler, and
+ * ka_defer_runtime keeps it from starting the runtime's thread (both through
+ * scripts/gen-overlay). What follows is for the processes that do start it.
+ *
  * The runtime of a c-shared library starts from its own .init_array entry
  * on a new thread, and every thread it ever makes takes its signal mask
  * from that first thread (runtime.initSigmask). Left alone, the runtime's
@@ -17,8 +24,9 @@
  * Signals that stay deliverable to Go threads: the synchronous ones (they
  * only ever go to the faulting thread) and glibc's 32 and 33, which must
  * reach every thread for setuid() and thread cancellation to work. The
- * Makefile builds the runtime with SIGCHLD and SIGPROF blockable and with
- * asynchronous preemption off, so that SIGURG is blockable too. */
+ * overlay (scripts/gen-overlay) makes SIGSTKFLT, SIGCHLD, SIGPROF and signal
+ * 34 (glibc's SIGRTMIN) blockable, and the Makefile turns asynchronous
+ * preemption off, so that SIGURG is blockable too. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <semaphore.h>
@@ -110,6 +118,7 @@ static void report_in_c(const struct ka_settings *s)
 
 __attribute__((constructor(101))) static void ka_before_go(void)
 {
+	int saved = errno;
 	struct ka_settings scratch;
 	for (int i = 0; i < KA_NUM_REAL; i++)
 		ka_real(i);
@@ -118,6 +127,7 @@ __attribute__((constructor(101))) static void ka_before_go(void)
 		ka_runtime_inert = 1;
 		if (s->report)
 			report_in_c(s);
+		errno = saved;
 		return;
 	}
 	want_go = 1;
@@ -130,6 +140,7 @@ __attribute__((constructor(101))) static void ka_before_go(void)
 		sigdelset(&block, synchronous[i]);
 	if (pthread_sigmask(SIG_BLOCK, &block, &host_mask) == 0)
 		masked = 1;
+	errno = saved;
 }
 
 __attribute__((constructor)) static void ka_after_go(void)
