@@ -32,4 +32,34 @@ __attribute__((unused)) static char *describe(int fd, char *buf, size_t n)
 /* ka_on is what a child process checks and reports through its exit status. */
 __attribute__((unused)) static int ka_on(int fd) { return opt(fd, SOL_SOCKET, SO_KEEPALIVE) == 1; }
 
+#include <dirent.h>
+
+/* task_lines calls fn with each line of /proc/self/task/TID/status that
+ * starts with prefix, for every thread of this process; returns the number of
+ * threads. */
+__attribute__((unused)) static int task_lines(const char *prefix, void (*fn)(const char *tid, const char *line, void *arg),
+					      void *arg)
+{
+	int tasks = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], line[256];
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		tasks++;
+		while (fgets(line, sizeof line, f))
+			if (strncmp(line, prefix, strlen(prefix)) == 0)
+				fn(e->d_name, line, arg);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return tasks;
+}
+
 #endif

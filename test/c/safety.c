@@ -198,31 +198,26 @@ static void *wait_forever(void *arg)
 	return NULL;
 }
 
+struct uid_count {
+	int uid, switched;
+};
+
+static void count_uid(const char *tid, const char *line, void *arg)
+{
+	(void)tid;
+	struct uid_count *u = arg;
+	int a, b, c, x;
+	if (sscanf(line, "Uid: %d %d %d %d", &a, &b, &c, &x) == 4 && a == u->uid && b == u->uid && c == u->uid && x == u->uid)
+		u->switched++;
+}
+
 /* Counts the tasks of this process, and those whose real, effective, saved
  * and filesystem uids are all uid. */
 static void count_uids(int uid, int *tasks, int *switched)
 {
-	*tasks = *switched = 0;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[300], line[256];
-		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		(*tasks)++;
-		while (fgets(line, sizeof line, f)) {
-			int a, b, c, x;
-			if (sscanf(line, "Uid: %d %d %d %d", &a, &b, &c, &x) == 4 && a == uid && b == uid && c == uid && x == uid)
-				(*switched)++;
-		}
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
+	struct uid_count u = {uid, 0};
+	*tasks = task_lines("Uid:", count_uid, &u);
+	*switched = u.switched;
 }
 
 static int mode_setuid(int use_setuid)

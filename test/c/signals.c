@@ -97,25 +97,17 @@ static int mode_sigchld(void)
 	return 0;
 }
 
+static void print_mask(const char *tid, const char *line, void *self)
+{
+	printf("task %s %s", strcmp(tid, self) == 0 ? "main" : "other", line);
+}
+
 static int mode_masks(void)
 {
 	usleep(200000); /* the runtime's threads are up by now */
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
 	char self[32];
 	snprintf(self, sizeof self, "%d", getpid());
-	while (d && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[300], line[256];
-		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
-		FILE *f = fopen(path, "r");
-		while (f && fgets(line, sizeof line, f))
-			if (strncmp(line, "SigBlk:", 7) == 0)
-				printf("task %s %s", strcmp(e->d_name, self) == 0 ? "main" : "other", line);
-		if (f)
-			fclose(f);
-	}
+	task_lines("SigBlk:", print_mask, self);
 	return 0;
 }
 
