@@ -43,7 +43,7 @@ func ParseFile(path string, content []byte) File {
 			Err: fmt.Errorf("holds a NUL byte; the whole file is ignored")})
 		return f
 	}
-	exclude, haveExclude := "", false
+	exclude := ""
 	for i, raw := range strings.Split(string(content), "\n") {
 		where := path + ":" + strconv.Itoa(i+1)
 		l := strings.Trim(strings.TrimSuffix(raw, "\r"), " \t")
@@ -61,13 +61,13 @@ func ParseFile(path string, content []byte) File {
 				Err: fmt.Errorf("is not a setting: want KEY=VALUE with KEY one of %s; line ignored", fileKeys())})
 			continue
 		}
-		if prev, again := f.line[k]; again || (k == ExcludeVar && haveExclude) {
+		if prev, again := f.line[k]; again {
 			f.Problems = append(f.Problems, Problem{Var: -1, Where: where, Value: l,
 				Err: fmt.Errorf("sets %s again; the earlier line %d is ignored", k, prev)})
 		}
 		f.line[k] = i + 1
 		if k == ExcludeVar {
-			exclude, haveExclude = v, true
+			exclude = v
 			continue
 		}
 		f.Values[k] = v

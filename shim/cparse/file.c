@@ -73,12 +73,13 @@ int ka_config_merge(struct ka_config *c, const struct ka_file *f, const char *(*
 	int report = f->problems > 0;
 	for (int i = 0; i < KA_NUM_VARS; i++) {
 		const char *v = env(ka_rules[i].var);
-		if (v == NULL || *v == 0)
+		int from_env = v != NULL && *v != 0;
+		if (!from_env)
 			v = f->value[i];
-		else if (ka_parse(i, v, &c->value[i]) == KA_INVALID)
-			report = 1;
 		c->value[i] = 0;
 		c->state[i] = ka_parse(i, v, &c->value[i]);
+		if (from_env && c->state[i] == KA_INVALID)
+			report = 1; /* the file's own bad values are in f->problems */
 	}
 	return report;
 }

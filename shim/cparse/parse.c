@@ -223,11 +223,3 @@ int ka_parse(int var, const char *s, long long *out)
 	}
 	return KA_INVALID;
 }
-
-void ka_config_read(struct ka_config *c, const char *(*lookup)(const char *name))
-{
-	for (int i = 0; i < KA_NUM_VARS; i++) {
-		c->value[i] = 0;
-		c->state[i] = ka_parse(i, lookup(ka_rules[i].var), &c->value[i]);
-	}
-}

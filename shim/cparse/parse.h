@@ -20,7 +20,4 @@ struct ka_config {
 /* ka_parse reads text (NULL or "" means unset) as variable var. */
 KA_HIDDEN int ka_parse(int var, const char *text, long long *value);
 
-/* ka_config_read fills c from lookup (getenv in the library). */
-KA_HIDDEN void ka_config_read(struct ka_config *c, const char *(*lookup)(const char *name));
-
 #endif
