@@ -2,9 +2,10 @@
 //
 // The per-socket work is C (socket.c, accept.c, configure.c): it runs inside
 // the host's calls, in forked children and in signal handlers, where calling
-// into Go can hang. Go's part runs once, in init: it reads the configuration
-// with the rules of package shim and tells the user, one line each, about
-// every value it could not accept.
+// into Go can hang. Go's part runs once, in init, and only in a process that
+// has something to report (the runtime does not start otherwise, see
+// README.md): it reads the configuration with the rules of package shim and
+// tells the user, one line each, about every value it could not accept.
 package main
 
 /*

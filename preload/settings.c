@@ -9,8 +9,6 @@
 #include "../shim/cparse/file.h"
 #include "preload.h"
 
-#define DEFAULT_FILE "/etc/keepalive.conf"
-
 static struct ka_settings settings;
 static int settings_state; /* 0 unread, 1 being written, 2 ready */
 
@@ -18,8 +16,8 @@ static const char *lookup(const char *name) { return getenv(name); }
 
 const char *ka_config_path(void)
 {
-	const char *path = ka_secure() ? NULL : getenv("KEEPALIVE_CONFIG");
-	return path && *path ? path : DEFAULT_FILE;
+	const char *path = ka_secure() ? NULL : getenv(KA_CONFIG_VAR);
+	return path && *path ? path : KA_DEFAULT_FILE;
 }
 
 int ka_config_text(char *text, size_t cap, size_t *n)

@@ -8,9 +8,12 @@ import (
 )
 
 // DefaultFile is where the library reads defaults when there is no
-// environment to set (/etc/ld.so.preload). KEEPALIVE_CONFIG names another
-// file, except in a secure-execution process.
-const DefaultFile = "/etc/keepalive.conf"
+// environment to set (/etc/ld.so.preload). ConfigVar names another file,
+// except in a secure-execution process.
+const (
+	DefaultFile = "/etc/keepalive.conf"
+	ConfigVar   = "KEEPALIVE_CONFIG"
+)
 
 // FileMax is the longest file read; a longer one is refused whole, as the C
 // reader has a fixed buffer.

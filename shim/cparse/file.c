@@ -2,8 +2,6 @@
 
 #include "file.h"
 
-#define EXCLUDE_KEY "KEEPALIVE_EXCLUDE"
-
 static int blank(char c) { return c == ' ' || c == '\t'; }
 
 /* trim cuts spaces and tabs from both ends of [*s, *e). */
@@ -49,7 +47,7 @@ void ka_file_parse(struct ka_file *f, const char *text, size_t n)
 		*ke = 0;
 		*ve = 0;
 		const char **slot = NULL;
-		if (strcmp(ks, EXCLUDE_KEY) == 0)
+		if (strcmp(ks, KA_EXCLUDE_VAR) == 0)
 			slot = &f->exclude;
 		for (int i = 0; i < KA_NUM_VARS && !slot; i++)
 			if (strcmp(ks, ka_rules[i].var) == 0)

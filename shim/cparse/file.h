@@ -8,9 +8,7 @@
 
 #include "parse.h"
 
-/* Longer files are refused whole. */
-#define KA_FILE_MAX 4095
-
+/* KA_FILE_MAX (rules.h): longer files are refused whole. */
 struct ka_file {
 	char buf[KA_FILE_MAX + 1];
 	const char *value[KA_NUM_VARS]; /* the last line's value, NULL if none */

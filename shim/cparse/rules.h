@@ -47,4 +47,9 @@ static const struct ka_rule ka_rules[KA_NUM_VARS] = {
 	 "debug lines stay off"},
 };
 
+#define KA_CONFIG_VAR "KEEPALIVE_CONFIG"
+#define KA_EXCLUDE_VAR "KEEPALIVE_EXCLUDE"
+#define KA_DEFAULT_FILE "/etc/keepalive.conf"
+#define KA_FILE_MAX 4095
+
 #endif

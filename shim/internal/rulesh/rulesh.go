@@ -25,6 +25,8 @@ func Header() []byte {
 	for _, r := range shim.Rules {
 		fmt.Fprintf(&b, "\t{%q, %d, %dLL, %dLL,\n\t %q,\n\t %q},\n", r.Var, r.Kind, r.Min, r.Max, r.Want, r.Instead)
 	}
-	fmt.Fprintf(&b, "};\n\n#endif\n")
+	fmt.Fprintf(&b, "};\n\n")
+	fmt.Fprintf(&b, "#define KA_CONFIG_VAR %q\n#define KA_EXCLUDE_VAR %q\n#define KA_DEFAULT_FILE %q\n#define KA_FILE_MAX %d\n\n#endif\n",
+		shim.ConfigVar, shim.ExcludeVar, shim.DefaultFile, shim.FileMax)
 	return b.Bytes()
 }
