@@ -57,7 +57,7 @@ func report() {
 		b.WriteByte('\n')
 	}
 	if cfg.Debug.Set && cfg.Debug.Value == 1 && C.ka_secure() != 0 {
-		b.WriteString("libkeepalive: KEEPALIVE_DEBUG=" + environ["KEEPALIVE_DEBUG"] +
+		b.WriteString("libkeepalive: KEEPALIVE_DEBUG=" + environ[shim.Rules[shim.VarDebug].Var] +
 			" is ignored in a setuid, setgid or file-capability process; debug lines stay off\n")
 	}
 	// One write(2), not an os.File: nothing of the host's stderr (its
