@@ -132,12 +132,14 @@ static void on_alarm(int sig)
 static int mode_sighandler(int small_stack)
 {
 	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
-	/* A small alternate signal stack, as hosts set up for SIGSEGV handlers:
-	 * the wrapper's frames must fit in it. */
-	static char altstack[4096] __attribute__((aligned(16)));
+	/* A small alternate signal stack: the kernel's minimum for this CPU
+	 * (its signal frame alone is about 12 KiB with AMX state) and 2 KiB
+	 * more for the handler, which the wrapper's frames must fit in. */
 	if (small_stack) {
-		stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
-		sigaltstack(&ss, NULL);
+		size_t size = (size_t)sysconf(_SC_MINSIGSTKSZ) + 2048;
+		stack_t ss = {.ss_sp = malloc(size), .ss_size = size};
+		if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) != 0)
+			return 1;
 		sa.sa_flags |= SA_ONSTACK;
 	}
 	sigaction(SIGALRM, &sa, NULL);
