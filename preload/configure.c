@@ -93,44 +93,44 @@ static void note(struct line *l, const char *label, int r, int v)
 		put(l, ")");
 }
 
-/* configure_debug is ka_configure with the KEEPALIVE_DEBUG line. It is kept
- * out of line so that the common path's stack frame stays small: socket() may
- * run in a signal handler on a small alternate stack. */
-__attribute__((noinline)) static void configure_debug(const struct ka_settings *s, int fd, int domain, int protocol,
-						       const char *how)
+/* apply sets the options; with ok and refused (KEEPALIVE_DEBUG) it also
+ * notes what the kernel took and refused. It has no large locals: socket()
+ * may run in a signal handler on a small alternate stack. */
+static void apply(const struct ka_settings *s, int fd, struct line *ok, struct line *refused)
 {
-	struct line ok = {.n = 0, .buf = ""}, refused = {.n = 0, .buf = ""};
 	int on = 1;
 	int r = setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-	note(r == 0 ? &ok : &refused, "SO_KEEPALIVE", r, on);
-	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
-		if (s->cfg.state[options[i].var] != KA_OK)
-			continue;
-		int v = (int)s->cfg.value[options[i].var];
-		r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
-		note(r == 0 ? &ok : &refused, options[i].label, r, v);
-	}
-	say(fd, domain, protocol, how, &ok, &refused);
-}
-
-void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
-{
-	int saved = errno;
-	if (s->debug) {
-		configure_debug(s, fd, domain, protocol, how);
-		errno = saved;
-		return;
-	}
-	int on = 1;
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	if (ok)
+		note(r == 0 ? ok : refused, "SO_KEEPALIVE", r, on);
 	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
 		if (s->cfg.state[options[i].var] != KA_OK)
 			continue;
 		/* An option the kernel refuses for this kind of socket (MPTCP and
 		 * TCP_USER_TIMEOUT) is skipped; the others still apply. */
 		int v = (int)s->cfg.value[options[i].var];
-		setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		if (ok)
+			note(r == 0 ? ok : refused, options[i].label, r, v);
 	}
+}
+
+/* configure_debug holds the debug line's buffers, out of line so that the
+ * common path's stack frame stays small. */
+__attribute__((noinline)) static void configure_debug(const struct ka_settings *s, int fd, int domain, int protocol,
+						       const char *how)
+{
+	struct line ok = {.n = 0, .buf = ""}, refused = {.n = 0, .buf = ""};
+	apply(s, fd, &ok, &refused);
+	say(fd, domain, protocol, how, &ok, &refused);
+}
+
+void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
+{
+	int saved = errno;
+	if (s->debug)
+		configure_debug(s, fd, domain, protocol, how);
+	else
+		apply(s, fd, NULL, NULL);
 	errno = saved;
 }
 
