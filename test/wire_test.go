@@ -317,20 +317,28 @@ func (p *proc) outcome(t testing.TB, d time.Duration) outcome {
 
 const etimedout = 110
 
+// clientLosesServer connects a python3 client (in mode idle or busy) to an
+// echo server on a fresh link, takes the server's link down, and returns
+// what the client saw within wireWatch.
+func clientLosesServer(t *testing.T, preload bool, env []string, mode string) outcome {
+	t.Helper()
+	l := newLink(t)
+	srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
+	srv.expect(t, "listening")
+	cli := l.start(t, l.cli, preload, env, clientPy, mode, serverAddr, wirePort)
+	cli.expect(t, "connected")
+	l.vanish(t, l.srv, l.srvIf)
+	fmt.Fprintln(cli.in, "go")
+	return cli.outcome(t, wireWatch)
+}
+
 // 1. An idle client waiting for data from a peer that vanished.
 func TestWireIdleClient(t *testing.T) {
 	t.Parallel()
 	for _, preload := range []bool{false, true} {
 		t.Run(fmt.Sprintf("preload=%v", preload), func(t *testing.T) {
 			t.Parallel()
-			l := newLink(t)
-			srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
-			srv.expect(t, "listening")
-			cli := l.start(t, l.cli, preload, wireEnv, clientPy, "idle", serverAddr, wirePort)
-			cli.expect(t, "connected")
-			l.vanish(t, l.srv, l.srvIf)
-			fmt.Fprintln(cli.in, "go")
-			o := cli.outcome(t, wireWatch)
+			o := clientLosesServer(t, preload, wireEnv, "idle")
 			if preload {
 				if o.errno != etimedout || o.seconds > wireBound.Seconds() {
 					t.Errorf("want ETIMEDOUT within %v, got %q", wireBound, o.line)
@@ -358,14 +366,7 @@ func TestWireBusyClient(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			l := newLink(t)
-			srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
-			srv.expect(t, "listening")
-			cli := l.start(t, l.cli, tc.preload, tc.env, clientPy, "busy", serverAddr, wirePort)
-			cli.expect(t, "connected")
-			l.vanish(t, l.srv, l.srvIf)
-			fmt.Fprintln(cli.in, "go")
-			o := cli.outcome(t, wireWatch)
+			o := clientLosesServer(t, tc.preload, tc.env, "busy")
 			if tc.caught {
 				if o.errno != etimedout || o.seconds > (3*time.Second+busyMargin).Seconds() {
 					t.Errorf("want ETIMEDOUT within 3 s + %v, got %q", busyMargin, o.line)
