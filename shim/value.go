@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"errors"
 	"time"
 )
 
@@ -24,14 +23,14 @@ type Probes struct{ Setting }
 // Millis is TCP_USER_TIMEOUT.
 type Millis struct{ Setting }
 
-// Reasons a value is refused. They only shape the message: C and Go must
-// agree on whether a value is accepted, not on why it is not.
+// Reasons a value is refused: C gives the same ones (KA_WHY_*), and the
+// message names it.
 var (
-	errWord     = errors.New("not an on/off word")
-	errNumber   = errors.New("not a number")
-	errSyntax   = errors.New("not a number or a duration")
-	errRange    = errors.New("out of range")
-	errFraction = errors.New("not a whole number of the unit")
+	errWord     error = reason(WhyWord)
+	errNumber   error = reason(WhyNumber)
+	errSyntax   error = reason(WhySyntax)
+	errRange    error = reason(WhyRange)
+	errFraction error = reason(WhyFraction)
 )
 
 func (s *Switch) UnmarshalText(b []byte) error {
