@@ -30,8 +30,13 @@ all: build demo
 
 build: $(LIB) $(BIN)
 
-$(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+$(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum Makefile
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./scripts/keepalive
+
+# Whatever is built, scripts/deps runs first: the library needs gcc (cgo), and
+# on a fresh machine deps is what installs it. Order-only, so that it holds
+# under make -j and never forces a rebuild.
+$(LIB) $(BIN) $(OVERLAY): | deps
 
 $(OVERLAY): scripts/gen-overlay
 	scripts/gen-overlay $(GOROOT) $(BUILD)/_overlay
@@ -59,8 +64,8 @@ fuzz:
 	$(GO) test ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
 
 # Costs, side by side in one run: see README's "Costs".
-bench: deps $(LIB)
-	$(GO) run ./test/bench -lib $(LIB) -rounds 11
+bench: deps $(LIB) $(BIN) $(OVERLAY)
+	$(GO) run ./test/bench -lib $(LIB) -cmd $(BIN) -rounds 11 -go $(GOROOT)/bin/go -overlay $(OVERLAY) -ldflags "$(LDFLAGS)"
 	$(GO) test ./shim -run '^$$' -bench . -benchtime 20000x
 
 # The library, the command, man pages, a systemd drop-in example and an

@@ -1,8 +1,11 @@
-// Command keepalive runs a program with libkeepalive preloaded, and shows
-// the keepalive state of a running process's TCP sockets.
+// Command keepalive runs a program with libkeepalive preloaded, says what a
+// program started here would get, and shows the keepalive state of running
+// processes' TCP connections.
 //
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
-//	keepalive status PID
+//	keepalive check [--config FILE] [--lib PATH]
+//	keepalive status [PID]
+//	keepalive --version
 package main
 
 import (
@@ -13,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -20,30 +24,54 @@ import (
 )
 
 const usage = `usage: keepalive [OPTION]... [--] COMMAND [ARG]...
-       keepalive status PID
+       keepalive check [--config FILE] [--lib PATH]
+       keepalive status [PID]
+       keepalive --version
 
 Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
-that its TCP sockets get keepalive. Options set the library's variables:
+that its TCP sockets get keepalive. Options set the library's variables; a
+time is a number of seconds or a duration (90s, 10m, 1h30m):
 
-  --idle S            KEEPIDLE: seconds of silence before the first probe (1-32767; 600 or 10m)
-  --interval S        KEEPINTVL: seconds between probes (1-32767)
+  --idle TIME         KEEPIDLE: silence before the first probe (1s to 32767s)
+  --interval TIME     KEEPINTVL: time between probes (1s to 32767s)
   --count N           KEEPCNT: unanswered probes before the connection is dropped (1-127)
-  --user-timeout S    KEEPUSERTIMEOUT: how long sent data may stay unacknowledged
-                      (seconds 0-2147483, or a duration such as 2500ms; 0 = kernel default)
+  --user-timeout TIME KEEPUSERTIMEOUT: how long sent data may stay unacknowledged
+                      (0 to 2147483s; a duration may use ms: 2500ms; 0 = kernel default)
   --off               KEEPALIVE=off: load the library but touch no socket
   --debug             KEEPALIVE_DEBUG=1: one line on stderr per socket configured
-  --lib PATH          the library (default: next to this command, or PREFIX/lib)
+  --lib PATH          the library (default: next to this command, or PREFIX/lib);
+                      a path with a space or a colon cannot be preloaded
 
 Variables already in the environment apply unless an option overrides them.
+Before COMMAND starts, the library is loaded into /bin/true: if the loader
+refuses it, keepalive says why and exits 2 without running COMMAND.
 
-keepalive status PID lists the TCP sockets of a running process with their
-keepalive settings and running keepalive timer (needs the right to inspect
-the process: its user, or root).
+keepalive check says what a program started here would get: each setting,
+its value and where it comes from (environment, file:line, kernel default),
+every problem in the library's own words, and whether the library loads on
+this system. Exit status 0 when all is well, 1 otherwise.
+
+keepalive status lists every process you may inspect that holds established
+TCP connections: how many, how many have keepalive on, the shortest idle
+time, and AT-RISK when some have none. keepalive status PID shows one
+process's TCP sockets with their settings and running timer. Other users'
+processes need root.
 `
 
+// version is set by the Makefile (-ldflags -X main.version=...).
+var version = "unknown (built without the Makefile)"
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "status" {
-		os.Exit(status(os.Args[2:], os.Stdout, os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "status":
+			os.Exit(status(os.Args[2:], os.Stdout, os.Stderr))
+		case "check":
+			os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
+		case "version", "--version", "-version":
+			fmt.Printf("keepalive %s, built with %s\n", version, runtime.Version())
+			os.Exit(0)
+		}
 	}
 	os.Exit(wrap(os.Args[1:], os.Stderr))
 }
@@ -127,6 +155,14 @@ func wrap(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive: %s: command not found\n", cmd[0])
 		return 127
 	}
+	// A library the loader refuses would end COMMAND (a daemon, perhaps)
+	// with status 127 before its main, or leave it running without
+	// keepalive: better to start nothing.
+	if words := loads(path); words != nil {
+		fmt.Fprintf(stderr, "keepalive: the loader refuses %s on this system: %s; nothing was run\n",
+			shim.ShowPath(path), strings.Join(words, " / "))
+		return 2
+	}
 	env["LD_PRELOAD"] = prepend(path, os.Getenv("LD_PRELOAD"))
 	environ := os.Environ()
 	for k, v := range env {
@@ -169,6 +205,27 @@ func dedupe(environ []string) []string {
 // findLib returns the library: --lib, or next to this command (the build
 // tree), or in the lib directory of its prefix.
 func findLib(flagLib string) (string, error) {
+	if flagLib != "" {
+		if abs, err := filepath.Abs(flagLib); err == nil && strings.ContainsAny(abs, " :") {
+			return "", unpreloadable{"--lib", abs}
+		}
+	}
+	path, err := searchLib(flagLib)
+	if err == nil && strings.ContainsAny(path, " :") {
+		return "", unpreloadable{"the library", path}
+	}
+	return path, err
+}
+
+// unpreloadable is a library path that LD_PRELOAD cannot hold.
+type unpreloadable struct{ what, path string }
+
+func (u unpreloadable) Error() string {
+	return fmt.Sprintf("%s %s: LD_PRELOAD splits paths at spaces and colons, so the loader would not load this one; "+
+		"copy or link the library to a path without them and give that with --lib", u.what, shim.Quote(u.path))
+}
+
+func searchLib(flagLib string) (string, error) {
 	if flagLib != "" {
 		abs, err := filepath.Abs(flagLib)
 		if err == nil {

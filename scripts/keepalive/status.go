@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/libkeepalive/libkeepalive/shim"
 )
 
 // sock is one TCP socket of the process, as ss sees it.
@@ -33,13 +35,16 @@ var (
 )
 
 func status(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return statusAll(stdout, stderr)
+	}
 	if len(args) != 1 {
-		fmt.Fprint(stderr, "usage: keepalive status PID\n")
+		fmt.Fprint(stderr, "usage: keepalive status [PID]\n")
 		return 2
 	}
 	pid, err := strconv.Atoi(args[0])
 	if err != nil || pid <= 0 {
-		fmt.Fprintf(stderr, "keepalive status: %q is not a process ID\n", args[0])
+		fmt.Fprintf(stderr, "keepalive status: %s is not a process ID\n", shim.Quote(args[0]))
 		return 2
 	}
 	proc := fmt.Sprintf("/proc/%d", pid)
@@ -48,7 +53,9 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive status: no process %d\n", pid)
 		return 1
 	}
-	name := strings.TrimSpace(string(comm))
+	// A process names itself (prctl PR_SET_NAME): quoted, so that no
+	// terminal escape in it reaches the caller's terminal.
+	name := shim.Quote(strings.TrimSuffix(string(comm), "\n"))
 	fds, err := os.ReadDir(proc + "/fd")
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libkeepalive/libkeepalive/shim"
+)
+
+// kernelDefaults are the sysctls a socket's keepalive options start from,
+// per network namespace; TCP_USER_TIMEOUT has none (0: the kernel decides).
+var kernelDefaults = map[int]string{
+	shim.VarIdle:  "/proc/sys/net/ipv4/tcp_keepalive_time",
+	shim.VarIntvl: "/proc/sys/net/ipv4/tcp_keepalive_intvl",
+	shim.VarCnt:   "/proc/sys/net/ipv4/tcp_keepalive_probes",
+}
+
+// check says what a program started here, with this environment, would get
+// from the library, without running anything but the load test.
+func check(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keepalive check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config := fs.String("config", "", "")
+	lib := fs.String("lib", "", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		if err == nil {
+			err = fmt.Errorf("unexpected argument %s", shim.Quote(fs.Arg(0)))
+		}
+		fmt.Fprintf(stderr, "keepalive check: %v\nusage: keepalive check [--config FILE] [--lib PATH]\n", err)
+		return 2
+	}
+	libPath, libErr := findLib(*lib)
+	if errors.As(libErr, new(unpreloadable)) {
+		fmt.Fprintf(stderr, "keepalive check: %v\n", libErr)
+		return 2
+	}
+	environ := map[string]string{}
+	for _, r := range shim.Rules {
+		environ[r.Var] = os.Getenv(r.Var)
+	}
+	// The library's choice of file: KEEPALIVE_CONFIG when set and not
+	// empty, which makes a missing file worth a line; else the default.
+	path, named, how := shim.DefaultFile, false, "the default"
+	if v := os.Getenv(shim.ConfigVar); v != "" {
+		path, named, how = v, true, shim.ConfigVar
+	}
+	if *config != "" {
+		path, named, how = *config, true, "--config"
+	}
+	file := readConfig(path, named)
+	c, probs := shim.LoadWith(environ, file)
+	lines := fileLines(file)
+
+	fmt.Fprintf(stdout, "configuration file: %s (%s)", shim.ShowPath(path), how)
+	if st, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprint(stdout, ": absent")
+	} else if err != nil || !st.Mode().IsRegular() {
+		fmt.Fprint(stdout, ": not read")
+	}
+	fmt.Fprintln(stdout)
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "SETTING\tVALUE\tFROM")
+	settings := c.Settings()
+	for i, r := range shim.Rules {
+		value, from := "", ""
+		switch {
+		case environ[r.Var] != "":
+			from = "environment"
+		case file.Values[r.Var] != "":
+			from = fmt.Sprintf("%s:%d", shim.ShowPath(path), lines[r.Var])
+		}
+		if settings[i].Set {
+			value = show(i, settings[i].Value)
+		} else {
+			refused := from
+			value, from = fallback(i)
+			if refused != "" {
+				from += "; " + refused + " gave a value that is refused (below)"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Var, value, from)
+	}
+	if len(file.Exclude) > 0 {
+		fmt.Fprintf(w, "%s\t%s\t%s:%d\n", shim.ExcludeVar, shim.Quote(strings.Join(file.Exclude, " ")),
+			shim.ShowPath(path), lines[shim.ExcludeVar])
+	}
+	w.Flush()
+	if !c.Enabled() {
+		fmt.Fprintln(stdout, "KEEPALIVE is off: the library loads but touches no socket")
+	}
+	bad := false
+	if len(probs) > 0 {
+		bad = true
+		fmt.Fprintf(stdout, "\n%d problem(s), as the library reports them:\n", len(probs))
+		for _, p := range probs {
+			fmt.Fprintln(stdout, p.Message())
+		}
+	}
+	fmt.Fprintln(stdout)
+	if libErr != nil {
+		fmt.Fprintf(stdout, "library: %v\n", libErr)
+		return 1
+	}
+	if words := loads(libPath); words != nil {
+		fmt.Fprintf(stdout, "library: %s does not load on this system; the loader says:\n", shim.ShowPath(libPath))
+		for _, l := range words {
+			fmt.Fprintf(stdout, "  %s\n", l)
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "library: %s loads on this system (/bin/true ran under it)\n", shim.ShowPath(libPath))
+	if bad {
+		return 1
+	}
+	return 0
+}
+
+// readConfig reads the file as the library does.
+func readConfig(path string, named bool) shim.File { return shim.ReadFile(path, named) }
+
+// fileLines finds the line each key of a parsed file came from, by reading
+// the file again: shim.File keeps its lines to itself. Only labels depend
+// on it.
+func fileLines(f shim.File) map[string]int {
+	lines := map[string]int{}
+	if len(f.Values) == 0 && len(f.Exclude) == 0 {
+		return lines
+	}
+	text, err := os.ReadFile(f.Path)
+	if err != nil {
+		return lines
+	}
+	for i, raw := range strings.Split(string(text), "\n") {
+		l := strings.Trim(strings.TrimSuffix(raw, "\r"), " \t")
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		if k, _, ok := strings.Cut(l, "="); ok {
+			lines[strings.Trim(k, " \t")] = i + 1
+		}
+	}
+	return lines
+}
+
+// show is a setting's value in its unit.
+func show(v int, x int64) string {
+	switch shim.Rules[v].Kind {
+	case shim.KindSwitch:
+		if x != 0 {
+			return "on"
+		}
+		return "off"
+	case shim.KindSeconds:
+		return strconv.FormatInt(x, 10) + "s"
+	case shim.KindMillis:
+		return strconv.FormatInt(x, 10) + "ms"
+	}
+	return strconv.FormatInt(x, 10)
+}
+
+// fallback is what an unset (or refused) variable leaves: the kernel's
+// value, or the library's default for its switches.
+func fallback(v int) (value, from string) {
+	switch v {
+	case shim.VarKeepalive:
+		return "on", "default"
+	case shim.VarDebug:
+		return "off", "default"
+	case shim.VarUserTimeout:
+		return "0ms", "kernel default (the retransmission limits decide)"
+	}
+	sysctl := kernelDefaults[v]
+	text, err := os.ReadFile(sysctl)
+	n, perr := strconv.ParseInt(strings.TrimSpace(string(text)), 10, 64)
+	if err != nil || perr != nil {
+		return "?", "kernel default (" + sysctl + " unreadable)"
+	}
+	return show(v, n), "kernel default (" + sysctl + ")"
+}
+
+// loads runs /bin/true with the library preloaded and none of our
+// variables, and returns what the loader said if it refused the library:
+// nil when it loaded. The library's own lines (a bad /etc/keepalive.conf)
+// prove that it loaded and are not the loader's words.
+func loads(lib string) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/true")
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "LD_PRELOAD" && !strings.HasPrefix(k, "KEEP") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "LD_PRELOAD="+lib)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	var words []string
+	for _, l := range strings.Split(errb.String(), "\n") {
+		if l != "" && !strings.HasPrefix(l, shim.Prefix) {
+			words = append(words, printable(l))
+		}
+	}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		words = append(words, "/bin/true did not end within 20s under it")
+	case errors.As(err, &ee):
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			words = append(words, "/bin/true was killed by "+ws.Signal().String()+" under it")
+		} else {
+			words = append(words, fmt.Sprintf("/bin/true exited with status %d under it", ws.ExitStatus()))
+		}
+	case err != nil:
+		words = append(words, err.Error())
+	}
+	return words
+}
+
+// printable keeps the loader's words but no control characters.
+func printable(s string) string {
+	if q := shim.Quote(s); q[1:len(q)-1] != strings.NewReplacer(`"`, `\"`, `\`, `\\`).Replace(s) {
+		return q
+	}
+	return s
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/libkeepalive/libkeepalive/shim"
+)
+
+// procConns is one process's established TCP connections.
+type procConns struct {
+	pid       int
+	comm      string
+	tcp       int
+	keepalive int
+	unknown   int   // keepalive state hidden by another running timer
+	minIdle   int   // shortest TCP_KEEPIDLE among keepalive connections, seconds; 0 unknown
+	inferred  bool  // keepalive read from the kernel's timers, not getsockopt
+	fds       []int // descriptors of the connections, with their inodes
+	inodes    []uint64
+}
+
+// skipReasons counts processes that could not be inspected, by reason.
+type skipReasons map[string]int
+
+// statusAll lists every process the caller may inspect that holds
+// established TCP connections.
+//
+// Which connections have SO_KEEPALIVE on: inet_diag does not carry the
+// flag (nor does tcp_info). For an established socket the kernel runs the
+// socket timer only as the keepalive timer, so idiag_timer 2 means
+// keepalive on and 0 means off; but a pending retransmission or zero window
+// probe hides it (1 or 4). So the flag is read with getsockopt on a
+// duplicate of each descriptor (pidfd_getfd, which also gives
+// TCP_KEEPIDLE), and the timer serves only where that is refused (Yama
+// ptrace_scope, another user's process without root); connections it
+// cannot tell are counted as unknown.
+func statusAll(stdout, stderr io.Writer) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
+		return 1
+	}
+	self := os.Getpid()
+	skipped := skipReasons{}
+	byNS := map[string][]*procConns{} // network namespace -> processes
+	nsPID := map[string]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		p, ns, err := sockets(pid)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // ended while we looked
+		case errors.Is(err, fs.ErrPermission):
+			skipped["permission denied (another user's; run as root)"]++
+			continue
+		case err != nil:
+			skipped[err.Error()]++
+			continue
+		case p == nil:
+			continue
+		}
+		byNS[ns] = append(byNS[ns], p)
+		nsPID[ns] = pid
+	}
+	selfNS, _ := os.Readlink("/proc/self/ns/net")
+	var listed []*procConns
+	for ns, procs := range byNS {
+		var fd int
+		if ns == selfNS {
+			fd, err = diagSocket()
+		} else {
+			fd, err = diagSocketIn(nsPID[ns])
+		}
+		if err != nil {
+			reason := fmt.Sprintf("in another network namespace, which needs root to enter (%v)", err)
+			if ns == selfNS {
+				reason = fmt.Sprintf("sock_diag socket: %v", err)
+			}
+			skipped[reason] += len(procs)
+			continue
+		}
+		socks, err := established(fd)
+		unix.Close(fd)
+		if err != nil {
+			skipped[err.Error()] += len(procs)
+			continue
+		}
+		for _, p := range procs {
+			if count(p, socks) {
+				listed = append(listed, p)
+			}
+		}
+	}
+	sort.Slice(listed, func(i, j int) bool { return listed[i].pid < listed[j].pid })
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PID\tCOMMAND\tTCP\tKEEPALIVE\tIDLE\tAT-RISK")
+	conns, risky, riskyConns, inferred := 0, 0, 0, 0
+	for _, p := range listed {
+		idle := "-"
+		switch {
+		case p.keepalive > 0 && p.minIdle > 0:
+			idle = strconv.Itoa(p.minIdle) + "s"
+		case p.keepalive > 0:
+			idle = "?"
+		}
+		risk := "-"
+		without := p.tcp - p.keepalive - p.unknown
+		switch {
+		case without > 0:
+			risk = fmt.Sprintf("AT-RISK:%d", without)
+			risky++
+			riskyConns += without
+		case p.unknown > 0:
+			risk = fmt.Sprintf("?:%d", p.unknown)
+		}
+		if p.inferred {
+			inferred++
+		}
+		conns += p.tcp
+		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%s\t%s\n", p.pid, shim.Quote(p.comm), p.tcp, p.keepalive, idle, risk)
+	}
+	w.Flush()
+	fmt.Fprintf(stdout, "%d process(es) hold %d established TCP connection(s); %d connection(s) in %d process(es) have no keepalive (AT-RISK)",
+		len(listed), conns, riskyConns, risky)
+	nskip := 0
+	var why []string
+	for r, n := range skipped {
+		nskip += n
+		why = append(why, fmt.Sprintf("%d %s", n, r))
+	}
+	sort.Strings(why)
+	if nskip > 0 {
+		fmt.Fprintf(stdout, "; %d process(es) skipped: %s", nskip, strings.Join(why, ", "))
+	} else {
+		fmt.Fprint(stdout, "; none skipped")
+	}
+	fmt.Fprintln(stdout)
+	if inferred > 0 {
+		fmt.Fprintf(stdout, "(for %d process(es) keepalive was read from the kernel's timers, as their descriptors could not be duplicated; "+
+			"?:N counts connections whose keepalive timer is hidden by a retransmission, and IDLE is then ?)\n", inferred)
+	}
+	return 0
+}
+
+// sockets reads a process's descriptors for sockets; nil when it holds none.
+func sockets(pid int) (*procConns, string, error) {
+	proc := "/proc/" + strconv.Itoa(pid)
+	fds, err := os.ReadDir(proc + "/fd")
+	if err != nil {
+		return nil, "", err
+	}
+	p := &procConns{pid: pid}
+	for _, e := range fds {
+		target, err := os.Readlink(proc + "/fd/" + e.Name())
+		ino, ok := strings.CutPrefix(target, "socket:[")
+		if err != nil || !ok {
+			continue
+		}
+		n, err1 := strconv.ParseUint(strings.TrimSuffix(ino, "]"), 10, 64)
+		fd, err2 := strconv.Atoi(e.Name())
+		if err1 == nil && err2 == nil {
+			p.fds = append(p.fds, fd)
+			p.inodes = append(p.inodes, n)
+		}
+	}
+	if len(p.fds) == 0 {
+		return nil, "", nil
+	}
+	comm, err := os.ReadFile(proc + "/comm")
+	if err != nil {
+		return nil, "", err
+	}
+	p.comm = strings.TrimSuffix(string(comm), "\n")
+	ns, err := os.Readlink(proc + "/ns/net")
+	if err != nil {
+		return nil, "", err
+	}
+	return p, ns, nil
+}
+
+// count fills in p's connections from socks; false when it holds none.
+func count(p *procConns, socks map[uint64]diagSock) bool {
+	pidfd, err := unix.PidfdOpen(p.pid, 0)
+	if err == nil {
+		defer unix.Close(pidfd)
+	}
+	for i, ino := range p.inodes {
+		d, ok := socks[ino]
+		if !ok {
+			continue
+		}
+		p.tcp++
+		if pidfd >= 0 && err == nil {
+			on, idle, gerr := keepaliveOf(pidfd, p.fds[i], ino)
+			switch {
+			case gerr == nil:
+				if on {
+					p.keepalive++
+					if p.minIdle == 0 || idle < p.minIdle {
+						p.minIdle = idle
+					}
+				}
+				continue
+			case errors.Is(gerr, errChanged):
+				// closed or replaced since we looked: the timer tells
+			default:
+				err = gerr // refused once, refused for all: use the timers
+			}
+		}
+		p.inferred = true
+		switch d.timer {
+		case timerKeepalive:
+			p.keepalive++
+		case timerNone:
+		default:
+			p.unknown++
+		}
+	}
+	return p.tcp > 0
+}
+
+var errChanged = errors.New("the descriptor changed")
+
+// keepaliveOf reads SO_KEEPALIVE and TCP_KEEPIDLE from a duplicate of the
+// process's descriptor, if it is still the socket we saw.
+func keepaliveOf(pidfd, fd int, ino uint64) (on bool, idle int, err error) {
+	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
+	if err != nil {
+		return false, 0, err
+	}
+	defer unix.Close(dup)
+	var st unix.Stat_t
+	if err := unix.Fstat(dup, &st); err != nil || st.Ino != ino {
+		return false, 0, errChanged
+	}
+	v, err := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+	if err != nil {
+		return false, 0, err
+	}
+	idle, _ = unix.GetsockoptInt(dup, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+	return v != 0, idle, nil
+}
