@@ -75,8 +75,8 @@ install: $(LIB) $(BIN)
 		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/libkeepalive
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libkeepalive.so
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keepalive
-	install -m 0644 scripts/man/keepalive.1 $(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1
-	install -m 0644 scripts/man/libkeepalive.8 $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8
+	sed 's|@LIBDIR@|$(PREFIX)/lib|g; s|@DATADIR@|$(PREFIX)/share/libkeepalive|g' scripts/man/keepalive.1 > $(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1
+	sed 's|@LIBDIR@|$(PREFIX)/lib|g; s|@DATADIR@|$(PREFIX)/share/libkeepalive|g' scripts/man/libkeepalive.8 > $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8
 	sed 's|@LIBDIR@|$(PREFIX)/lib|' scripts/systemd/keepalive.conf > $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf
 	install -m 0644 scripts/keepalive.conf.example $(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
 

@@ -44,7 +44,7 @@ type skipReasons map[string]int
 // TCP_KEEPIDLE), and the timer serves only where that is refused (Yama
 // ptrace_scope, another user's process without root); connections it
 // cannot tell are counted as unknown.
-func statusAll(stdout, stderr io.Writer) int {
+func statusAll(stdout, stderr io.Writer, timers bool) int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
@@ -99,7 +99,7 @@ func statusAll(stdout, stderr io.Writer) int {
 			continue
 		}
 		for _, p := range procs {
-			if count(p, socks) {
+			if count(p, socks, timers) {
 				listed = append(listed, p)
 			}
 		}
@@ -149,7 +149,7 @@ func statusAll(stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout)
 	if inferred > 0 {
-		fmt.Fprintf(stdout, "(for %d process(es) keepalive was read from the kernel's timers, as their descriptors could not be duplicated; "+
+		fmt.Fprintf(stdout, "(for %d process(es) keepalive was read from the kernel's timers, not from their descriptors; "+
 			"?:N counts connections whose keepalive timer is hidden by a retransmission, and IDLE is then ?)\n", inferred)
 	}
 	return 0
@@ -192,10 +192,13 @@ func sockets(pid int) (*procConns, string, error) {
 }
 
 // count fills in p's connections from socks; false when it holds none.
-func count(p *procConns, socks map[uint64]diagSock) bool {
-	pidfd, err := unix.PidfdOpen(p.pid, 0)
-	if err == nil {
-		defer unix.Close(pidfd)
+func count(p *procConns, socks map[uint64]diagSock, timers bool) bool {
+	pidfd, err := -1, errors.New("--timers")
+	if !timers {
+		pidfd, err = unix.PidfdOpen(p.pid, 0)
+		if err == nil {
+			defer unix.Close(pidfd)
+		}
 	}
 	for i, ino := range p.inodes {
 		d, ok := socks[ino]

@@ -25,7 +25,7 @@ import (
 
 const usage = `usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
-       keepalive status [PID]
+       keepalive status [--timers] | keepalive status PID
        keepalive --version
 
 Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
@@ -53,9 +53,10 @@ this system. Exit status 0 when all is well, 1 otherwise.
 
 keepalive status lists every process you may inspect that holds established
 TCP connections: how many, how many have keepalive on, the shortest idle
-time, and AT-RISK when some have none. keepalive status PID shows one
-process's TCP sockets with their settings and running timer. Other users'
-processes need root.
+time, and AT-RISK when some have none (--timers: keepalive read from the
+kernel's timers, without duplicating descriptors). keepalive status PID
+shows one process's TCP sockets with their settings and running timer.
+Other users' processes need root.
 `
 
 // version is set by the Makefile (-ldflags -X main.version=...).

@@ -35,11 +35,15 @@ var (
 )
 
 func status(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return statusAll(stdout, stderr)
+	timers := len(args) > 0 && (args[0] == "--timers" || args[0] == "-timers")
+	if timers {
+		args = args[1:]
 	}
-	if len(args) != 1 {
-		fmt.Fprint(stderr, "usage: keepalive status [PID]\n")
+	if len(args) == 0 {
+		return statusAll(stdout, stderr, timers)
+	}
+	if len(args) != 1 || timers {
+		fmt.Fprint(stderr, "usage: keepalive status [--timers] | keepalive status PID\n")
 		return 2
 	}
 	pid, err := strconv.Atoi(args[0])
