@@ -60,7 +60,7 @@ Other users' processes need root.
 `
 
 // version is set by the Makefile (-ldflags -X main.version=...).
-var version = "unknown (built without the Makefile)"
+var version = "devel" // a build without the Makefile
 
 func main() {
 	if len(os.Args) > 1 {
