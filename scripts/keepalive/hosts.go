@@ -64,7 +64,9 @@ func statusAll(stdout, stderr io.Writer, timers bool) int {
 		case errors.Is(err, fs.ErrNotExist):
 			continue // ended while we looked
 		case errors.Is(err, fs.ErrPermission):
-			skipped["permission denied (another user's; run as root)"]++
+			if !kernelThread(pid) {
+				skipped["permission denied (another user's; run as root)"]++
+			}
 			continue
 		case err != nil:
 			skipped[err.Error()]++
@@ -153,6 +155,24 @@ func statusAll(stdout, stderr io.Writer, timers bool) int {
 			"?:N counts connections whose keepalive timer is hidden by a retransmission, and IDLE is then ?)\n", inferred)
 	}
 	return 0
+}
+
+// kernelThread: a kernel thread holds no socket, and its descriptors are
+// unreadable to a user like any root process's; it is not worth a skip.
+func kernelThread(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The flags are the 9th field, the 7th after the name's ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	const pfKthread = 0x00200000
+	return err == nil && flags&pfKthread != 0
 }
 
 // sockets reads a process's descriptors for sockets; nil when it holds none.

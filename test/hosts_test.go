@@ -1,0 +1,221 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libkeepalive/libkeepalive/shim"
+)
+
+// holderPy holds N loopback connections (both ends) until its stdin ends.
+// mode: plain (no keepalive), keepalive (both ends, TCP_KEEPIDLE 77), half
+// (the connecting ends only). An optional third argument becomes its name
+// (comm), escapes and all.
+const holderPy = `import ctypes, os, socket, sys
+mode, n = sys.argv[1], int(sys.argv[2])
+if len(sys.argv) > 3:
+    ctypes.CDLL(None).prctl(15, os.fsencode(sys.argv[3]), 0, 0, 0)
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(64)
+mine = []
+for i in range(n):
+    c = socket.create_connection(l.getsockname())
+    a, _ = l.accept()
+    mine += [(c, True), (a, False)]
+for s, connecting in mine:
+    if mode == "keepalive" or (mode == "half" and connecting):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
+print("ready", flush=True)
+sys.stdin.readline()
+`
+
+// holder starts args (which end in holderPy's arguments) and waits until it
+// holds its connections.
+func holder(t *testing.T, env []string, args ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Env = append(baseEnv(), env...)
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); cmd.Wait(); cancel() })
+	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "ready\n" {
+		t.Fatalf("%v did not start: %q %v", args, l, err)
+	}
+	return cmd.Process.Pid
+}
+
+// statusRow is one line of keepalive status.
+type statusRow struct{ comm, tcp, keepalive, idle, risk string }
+
+var rowRe = regexp.MustCompile(`^(\d+)\s+("(?:[^"\\]|\\.)*")\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)$`)
+
+func statusRows(t *testing.T, out string) map[int]statusRow {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) < 2 || !regexp.MustCompile(`^PID\s+COMMAND\s+TCP\s+KEEPALIVE\s`).MatchString(lines[0]) {
+		t.Fatalf("no header: %q", out)
+	}
+	rows := map[int]statusRow{}
+	for _, l := range lines[1:] {
+		if m := rowRe.FindStringSubmatch(l); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			rows[pid] = statusRow{m[2], m[3], m[4], m[5], m[6]}
+		}
+	}
+	return rows
+}
+
+// ssEstablishedByPID counts each process's established TCP sockets as ss sees
+// them: the control for keepalive status's TCP column.
+func ssEstablishedByPID(t *testing.T, pids ...int) map[int]int {
+	t.Helper()
+	out, err := exec.Command("ss", "-tnpH", "state", "established").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[int]int{}
+	for _, pid := range pids {
+		n[pid] = strings.Count(string(out), "pid="+strconv.Itoa(pid)+",")
+	}
+	return n
+}
+
+// keepalive status with no PID, on real processes holding loopback
+// connections with and without keepalive, one under the library, one
+// named with a terminal escape, one holding only a listener.
+func TestStatusAll(t *testing.T) {
+	py := python(t)
+	need(t, "ss")
+	ka := buildTree(t)
+	escape := "\x1b]0;owned\x07x"
+	plain := holder(t, nil, py, "-c", holderPy, "plain", "2")
+	keep := holder(t, nil, py, "-c", holderPy, "keepalive", "2")
+	half := holder(t, nil, py, "-c", holderPy, "half", "2")
+	preloaded := holder(t, []string{"LD_PRELOAD=" + lib, "KEEPIDLE=61"}, py, "-c", holderPy, "plain", "1")
+	named := holder(t, nil, py, "-c", holderPy, "plain", "1", escape)
+	listener := holder(t, nil, py, "-c", holderPy, "plain", "0")
+
+	want := map[int]statusRow{
+		plain:     {`"python3"`, "4", "0", "-", "AT-RISK:4"},
+		keep:      {`"python3"`, "4", "4", "77s", "-"},
+		half:      {`"python3"`, "4", "2", "77s", "AT-RISK:2"},
+		preloaded: {`"python3"`, "2", "2", "61s", "-"},
+		named:     {shim.Quote(escape), "2", "0", "-", "AT-RISK:2"},
+	}
+	// The control: ss sees the connections the test expects.
+	ss := ssEstablishedByPID(t, plain, keep, half, preloaded, named, listener)
+	for pid, w := range want {
+		if strconv.Itoa(ss[pid]) != w.tcp {
+			t.Fatalf("control: ss shows %d established connections for %d, the test expects %s", ss[pid], pid, w.tcp)
+		}
+	}
+	if ss[listener] != 0 {
+		t.Fatalf("control: ss shows connections for the listener-only process")
+	}
+
+	for _, args := range [][]string{{"status"}, {"status", "--timers"}} {
+		r := run{args: append([]string{ka}, args...)}.exec(t)
+		t.Logf("%v:\n%s", args, r.stdout)
+		if r.status != 0 || strings.ContainsRune(r.stdout, 0x1b) || strings.ContainsRune(r.stdout, 0x07) {
+			t.Fatalf("%v: %s", args, r)
+		}
+		rows := statusRows(t, r.stdout)
+		for pid, w := range want {
+			if args[len(args)-1] == "--timers" {
+				w.idle = map[bool]string{true: "?", false: "-"}[w.keepalive != "0"]
+			}
+			if rows[pid] != w {
+				t.Errorf("%v: process %d: %+v, want %+v", args, pid, rows[pid], w)
+			}
+		}
+		if _, ok := rows[listener]; ok {
+			t.Errorf("%v: a process holding only a listener is listed", args)
+		}
+		if !regexp.MustCompile(`(?m)^\d+ process\(es\) hold \d+ established TCP connection\(s\); \d+ connection\(s\) in \d+ process\(es\) have no keepalive \(AT-RISK\); `).MatchString(r.stdout) {
+			t.Errorf("%v: no summary line", args)
+		}
+	}
+	// The detail view quotes the name too.
+	r := run{args: []string{ka, "status", strconv.Itoa(named)}}.exec(t)
+	if r.status != 0 || strings.ContainsRune(r.stdout, 0x1b) || !strings.Contains(r.stdout, "("+shim.Quote(escape)+")") {
+		t.Errorf("status %d: %s", named, r)
+	}
+}
+
+// Run as nobody, keepalive status lists nobody's processes and counts
+// root's as skipped, with the reason.
+func TestStatusAllUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: needs root to run processes as another user")
+	}
+	need(t, "setpriv")
+	// The system's interpreter: nobody cannot reach a version manager's.
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		t.Skipf("SKIPPED LOUDLY: %s is missing; nobody cannot run the test's own python", py)
+	}
+	ka := buildTree(t)
+	os.Chmod(strings.TrimSuffix(ka, "/keepalive"), 0o755)
+	asNobody := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+	mine := holder(t, nil, append(asNobody, py, "-c", holderPy, "plain", "1")...)
+	// setpriv execs, so the process is python itself.
+	roots := holder(t, nil, py, "-c", holderPy, "keepalive", "1")
+	r := run{args: append(asNobody, ka, "status")}.exec(t)
+	t.Logf("as nobody:\n%s", r.stdout)
+	rows := statusRows(t, r.stdout)
+	if w := (statusRow{`"python3"`, "2", "0", "-", "AT-RISK:2"}); rows[mine] != w {
+		t.Errorf("nobody's own process %d: %+v, want %+v", mine, rows[mine], w)
+	}
+	if _, ok := rows[roots]; ok {
+		t.Errorf("root's process %d is listed for nobody", roots)
+	}
+	if r.status != 0 || !regexp.MustCompile(`; [1-9]\d* process\(es\) skipped: [1-9]\d* permission denied`).MatchString(r.stdout) {
+		t.Errorf("as nobody: %s", r)
+	}
+	// The control: root sees both.
+	r = run{args: []string{ka, "status"}}.exec(t)
+	rows = statusRows(t, r.stdout)
+	if rows[mine].tcp != "2" || rows[roots].keepalive != "2" {
+		t.Errorf("as root: %s", r)
+	}
+}
+
+// A process in a network namespace of its own (a container): its sockets
+// are only in that namespace's sock_diag, which root enters.
+func TestStatusAllNetworkNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: needs root to make a network namespace")
+	}
+	need(t, "unshare")
+	need(t, "ip")
+	py := python(t)
+	ka := buildTree(t)
+	pid := holder(t, nil, "unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, py, "-c", holderPy, "half", "3")
+	self, _ := os.Readlink("/proc/self/ns/net")
+	theirs, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	if self == theirs {
+		t.Fatal("control: the holder is in the test's own network namespace; the case proves nothing")
+	}
+	if n := ssEstablishedByPID(t, pid)[pid]; n != 0 {
+		t.Fatalf("control: ss in the test's namespace sees %d of the holder's connections", n)
+	}
+	r := run{args: []string{ka, "status"}}.exec(t)
+	if w := (statusRow{`"python3"`, "6", "3", "77s", "AT-RISK:3"}); statusRows(t, r.stdout)[pid] != w {
+		t.Errorf("process %d in its own network namespace: %+v, want %+v\n%s", pid, statusRows(t, r.stdout)[pid], w, r)
+	}
+}
