@@ -1,0 +1,163 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// scripts/deps runs before anything is built, in every target that builds:
+// the library needs gcc, which deps installs on a fresh machine.
+func TestMakeRunsDepsFirst(t *testing.T) {
+	need(t, "make")
+	for _, target := range []string{"all", "build", "test", "bench", "install", "deb", "demo"} {
+		// -B: as on a fresh machine, where nothing is built yet.
+		out, err := exec.Command("make", "-n", "-B", "-C", "..", target, "DESTDIR="+t.TempDir()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("make -n %s: %v\n%s", target, err, out)
+		}
+		lines := strings.Split(string(out), "\n")
+		deps, build := -1, -1
+		for i, l := range lines {
+			if deps < 0 && strings.Contains(l, "scripts/deps") {
+				deps = i
+			}
+			if build < 0 && regexp.MustCompile(`\bgo (build|test|run|vet)\b|scripts/gen-overlay`).MatchString(l) {
+				build = i
+			}
+		}
+		if deps < 0 || build < 0 || deps > build {
+			t.Errorf("make %s: scripts/deps at line %d, the first build at line %d:\n%s", target, deps, build, out)
+		}
+	}
+}
+
+// make on a machine without gcc: a PATH holding everything this one has but
+// the C compilers, and an apt-get that "installs" gcc by putting it back.
+// The control: without deps, the same PATH cannot build the library.
+func TestMakeWithoutGcc(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: scripts/deps installs as root only; run as root")
+	}
+	need(t, "make")
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := t.TempDir()
+	compiler := regexp.MustCompile(`^(gcc|cc|c89|c99|c\+\+|g\+\+|clang|tcc)(-[0-9.]+)?$|-(gcc|g\+\+|cc)(-[0-9.]+)?$`)
+	goBin := filepath.Dir(must(exec.LookPath("go")))
+	for _, dir := range append(filepath.SplitList(os.Getenv("PATH")), goBin) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if compiler.MatchString(e.Name()) {
+				continue
+			}
+			os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(fake, e.Name())) // the first of a name wins, as in PATH
+		}
+	}
+	log := filepath.Join(t.TempDir(), "apt-get.log")
+	os.Remove(filepath.Join(fake, "apt-get"))
+	aptGet := `#!/bin/sh
+echo "$*" >> ` + log + `
+case " $* " in *" install "*" gcc "*) ln -sf ` + gcc + ` ` + fake + `/gcc ;; esac
+`
+	if err := os.WriteFile(filepath.Join(fake, "apt-get"), []byte(aptGet), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + fake}
+	for _, kv := range baseEnv() {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	// The control: no C compiler on this PATH.
+	ctl := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(t.TempDir(), "x.so"), "./preload")
+	ctl.Dir, ctl.Env = "..", append(env, "CGO_ENABLED=1") // as the Makefile builds it
+	if out, err := ctl.CombinedOutput(); err == nil || !strings.Contains(string(out), `C compiler "gcc" not found`) {
+		t.Fatalf("control: the library built without gcc on PATH, or failed otherwise; the case proves nothing: %v\n%s", err, out)
+	}
+	build := t.TempDir()
+	cmd := exec.Command("make", "-C", "..", "all", "BUILD="+build)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make without gcc: %v\n%s", err, out)
+	}
+	apt, _ := os.ReadFile(log)
+	if !regexp.MustCompile(`(?m)^install .*\bgcc\b`).Match(apt) {
+		t.Errorf("deps did not install gcc: apt-get was called with:\n%s", apt)
+	}
+	for _, f := range []string{"libkeepalive.so", "keepalive"} {
+		if _, err := os.Stat(filepath.Join(build, f)); err != nil {
+			t.Errorf("make without gcc: %v\n%s", err, out)
+		}
+	}
+	if !strings.Contains(string(out), "SO_KEEPALIVE=1") {
+		t.Errorf("the demo did not show the library at work:\n%s", out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// The paths the man pages name are the package's: each /usr path in the
+// pages as `make deb` and `make install PREFIX=/usr/local` put them exists
+// in that same installation.
+func TestManPagePaths(t *testing.T) {
+	need(t, "make")
+	need(t, "man")
+	need(t, "dpkg-deb")
+	out, err := exec.Command("make", "-C", "..", "deb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob("../build/libkeepalive_*.deb")
+	if len(debs) != 1 {
+		t.Fatalf("want one .deb in build/, have %v", debs)
+	}
+	deb := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+	local := t.TempDir()
+	if out, err := exec.Command("make", "-C", "..", "install", "DESTDIR="+local, "PREFIX=/usr/local").CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	path := regexp.MustCompile(`/(?:usr|opt|etc|proc)/[A-Za-z0-9._/*+-]*[A-Za-z0-9_*]`)
+	for _, tc := range []struct{ root, prefix, ext string }{{deb, "/usr", ".gz"}, {local, "/usr/local", ""}} {
+		for _, page := range []string{"man1/keepalive.1", "man8/libkeepalive.8"} {
+			file := filepath.Join(tc.root, tc.prefix, "share/man", page+tc.ext)
+			cmd := exec.Command("man", "-l", "-Tascii", "-P", "cat", file)
+			cmd.Env = append(os.Environ(), "MANWIDTH=2000")
+			text, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("man %s: %v", file, err)
+			}
+			plain := regexp.MustCompile(".\b").ReplaceAllString(string(text), "")
+			lib := tc.prefix + "/lib/libkeepalive.so"
+			if page == "man8/libkeepalive.8" && !strings.Contains(plain, "LD_PRELOAD="+lib) {
+				t.Errorf("%s does not say LD_PRELOAD=%s", file, lib)
+			}
+			for _, p := range path.FindAllString(plain, -1) {
+				switch {
+				case p == "/etc/keepalive.conf" || p == "/etc/ld.so.preload" || strings.HasPrefix(p, "/proc/sys/net/ipv4/tcp_keepalive_"):
+					// the system's, not the package's
+				case strings.HasPrefix(p, tc.prefix+"/"):
+					if _, err := os.Stat(filepath.Join(tc.root, p)); err != nil {
+						t.Errorf("%s names %s, which the installation (PREFIX=%s) does not have", page, p, tc.prefix)
+					}
+				default:
+					t.Errorf("%s names %s, outside the installation's prefix %s", page, p, tc.prefix)
+				}
+			}
+		}
+	}
+}
