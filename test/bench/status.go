@@ -105,7 +105,9 @@ func statusFigure(ka string, conns, rounds int) []string {
 	pid, hpid := strconv.Itoa(os.Getpid()), strconv.Itoa(holder.Process.Pid)
 	// The result is checked, so that a fast wrong answer is no figure.
 	n := strconv.Itoa(conns)
-	want := regexp.MustCompile(`(?m)^` + pid + `\s+"bench"\s+` + n + `\s+` + n + `\s(?s:.*)^` + hpid + `\s+"bench"\s+` + n + `\s+0\s+-\s+AT-RISK:` + n + `\n`)
+	dialler := regexp.MustCompile(`(?m)^` + pid + `\s+"bench"\s+` + n + `\s+` + n + `\s`)
+	acceptor := regexp.MustCompile(`(?m)^` + hpid + `\s+"bench"\s+` + n + `\s+0\s+-\s+AT-RISK:` + n + `$`)
+	want := func(out string) bool { return dialler.MatchString(out) && acceptor.MatchString(out) }
 	// The result is checked, so that a fast wrong answer is no figure.
 	type tool struct {
 		name  string
@@ -113,8 +115,8 @@ func statusFigure(ka string, conns, rounds int) []string {
 		check func(string) bool
 	}
 	tools := []tool{
-		{"keepalive status", []string{ka, "status"}, want.MatchString},
-		{"keepalive status --timers", []string{ka, "status", "--timers"}, want.MatchString},
+		{"keepalive status", []string{ka, "status"}, want},
+		{"keepalive status --timers", []string{ka, "status", "--timers"}, want},
 		{"keepalive status PID", []string{ka, "status", pid}, func(out string) bool {
 			return strings.Contains(out, n+" TCP socket(s)")
 		}},
