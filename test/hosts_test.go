@@ -218,4 +218,11 @@ func TestStatusAllNetworkNamespace(t *testing.T) {
 	if w := (statusRow{`"python3"`, "6", "3", "77s", "AT-RISK:3"}); statusRows(t, r.stdout)[pid] != w {
 		t.Errorf("process %d in its own network namespace: %+v, want %+v\n%s", pid, statusRows(t, r.stdout)[pid], w, r)
 	}
+	// The detail view reads the same namespace: a listener, six connections,
+	// the three dialled ends with keepalive and its timer running.
+	r = run{args: []string{ka, "status", strconv.Itoa(pid)}}.exec(t)
+	timers := regexp.MustCompile(`(?m)^\d+\s+ESTAB\s.*\son\s+77s\s.*\skeepalive,\d+s,0$`).FindAllString(r.stdout, -1)
+	if r.status != 0 || !strings.Contains(r.stdout, "7 TCP socket(s)") || len(timers) != 3 {
+		t.Errorf("status %d: %s", pid, r)
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime"
 	"unsafe"
@@ -46,15 +47,24 @@ const (
 	timerProbe0    = 4
 )
 
-// diagSock is what sock_diag says of one established socket.
+// diagSock is what sock_diag says of one socket.
 type diagSock struct {
-	timer   uint8
-	expires uint32 // milliseconds until the timer fires
+	state, timer, retrans uint8
+	expires               uint32 // milliseconds until the timer fires
+	local, peer           netip.AddrPort
 }
+
+// allStates asks for TCP sockets in any state.
+const allStates = 0xfff
 
 // established dumps the established TCP sockets (IPv4 and IPv6) of the
 // network namespace that fd's netlink socket was made in, by inode.
 func established(fd int) (map[uint64]diagSock, error) {
+	return dump(fd, 1<<tcpEstablished)
+}
+
+// dump lists the TCP sockets in states (a mask of 1<<state), by inode.
+func dump(fd int, states uint32) (map[uint64]diagSock, error) {
 	out := map[uint64]diagSock{}
 	buf := make([]byte, 1<<20)
 	for seq, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
@@ -63,7 +73,7 @@ func established(fd int) (map[uint64]diagSock, error) {
 			req inetDiagReqV2
 		}{
 			hdr: unix.NlMsghdr{Type: unix.SOCK_DIAG_BY_FAMILY, Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP, Seq: uint32(seq + 1)},
-			req: inetDiagReqV2{Family: family, Protocol: unix.IPPROTO_TCP, States: 1 << tcpEstablished},
+			req: inetDiagReqV2{Family: family, Protocol: unix.IPPROTO_TCP, States: states},
 		}
 		req.hdr.Len = uint32(unsafe.Sizeof(req))
 		b := (*[unsafe.Sizeof(req)]byte)(unsafe.Pointer(&req))[:]
@@ -99,7 +109,8 @@ func established(fd int) (map[uint64]diagSock, error) {
 					if len(body) >= int(unsafe.Sizeof(inetDiagMsg{})) {
 						m := (*inetDiagMsg)(unsafe.Pointer(&body[0]))
 						if m.Inode != 0 { // 0: still in a listener's queue, nobody holds it
-							out[uint64(m.Inode)] = diagSock{timer: m.Timer, expires: m.Expires}
+							out[uint64(m.Inode)] = diagSock{state: m.State, timer: m.Timer, retrans: m.Retrans, expires: m.Expires,
+								local: addrPort(m.Family, m.ID.Src, m.ID.SPort), peer: addrPort(m.Family, m.ID.Dst, m.ID.DPort)}
 						}
 					}
 				}
@@ -112,6 +123,47 @@ func established(fd int) (map[uint64]diagSock, error) {
 		}
 	}
 	return out, nil
+}
+
+func addrPort(family uint8, ip [16]byte, port [2]byte) netip.AddrPort {
+	a := netip.AddrFrom16(ip)
+	if family == unix.AF_INET {
+		a = netip.AddrFrom4([4]byte(ip[:4]))
+	}
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(port[:]))
+}
+
+// tcpStates are ss's names for the kernel's TCP states.
+var tcpStates = [...]string{1: "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
+	"CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING"}
+
+func stateName(s uint8) string {
+	if int(s) < len(tcpStates) && tcpStates[s] != "" {
+		return tcpStates[s]
+	}
+	return fmt.Sprintf("state-%d", s)
+}
+
+// timerText is the running timer as ss shows it: name, time left, and
+// retransmissions or probes sent.
+func timerText(d diagSock) string {
+	name := map[uint8]string{timerRetrans: "on", timerKeepalive: "keepalive", 3: "timewait", timerProbe0: "persist"}[d.timer]
+	if name == "" {
+		return "-"
+	}
+	left := fmt.Sprintf("%dms", d.expires)
+	if d.expires >= 1000 {
+		left = fmt.Sprintf("%ds", (d.expires+500)/1000)
+	}
+	return fmt.Sprintf("%s,%s,%d", name, left, d.retrans)
+}
+
+// endpoint is an address as ss shows it; a listener's unset peer is *.
+func endpoint(a netip.AddrPort) string {
+	if a.Port() == 0 && a.Addr().IsUnspecified() {
+		return a.Addr().String() + ":*"
+	}
+	return a.String()
 }
 
 // diagSocket opens a sock_diag socket in this process's network namespace.

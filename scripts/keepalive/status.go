@@ -6,8 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +16,7 @@ import (
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
-// sock is one TCP socket of the process, as ss sees it.
+// sock is one TCP socket of the process.
 type sock struct {
 	fd           int
 	state        string
@@ -28,11 +26,6 @@ type sock struct {
 	idle, intvl  string
 	cnt, timeout string
 }
-
-var (
-	inoRe   = regexp.MustCompile(`\bino:(\d+)`)
-	timerRe = regexp.MustCompile(`\btimer:\(([^)]*)\)`)
-)
 
 func status(args []string, stdout, stderr io.Writer) int {
 	timers := len(args) > 0 && (args[0] == "--timers" || args[0] == "-timers")
@@ -69,12 +62,13 @@ func status(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	inodes := map[string]int{} // socket inode -> descriptor
+	inodes := map[uint64]int{} // socket inode -> descriptor
 	for _, e := range fds {
 		target, err := os.Readlink(proc + "/fd/" + e.Name())
 		if ino, ok := strings.CutPrefix(target, "socket:["); err == nil && ok {
 			fd, _ := strconv.Atoi(e.Name())
-			inodes[strings.TrimSuffix(ino, "]")] = fd
+			n, _ := strconv.ParseUint(strings.TrimSuffix(ino, "]"), 10, 64)
+			inodes[n] = fd
 		}
 	}
 	socks, err := listTCP(pid, inodes)
@@ -102,36 +96,33 @@ func status(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// listTCP asks ss, in the process's network namespace, for the TCP sockets
-// whose inodes the process holds.
-func listTCP(pid int, inodes map[string]int) ([]sock, error) {
-	args := []string{"-tanoeH"}
-	cmd := exec.Command("ss", args...)
+// listTCP reads, through sock_diag in the process's network namespace,
+// the TCP sockets whose inodes the process holds.
+func listTCP(pid int, inodes map[uint64]int) ([]sock, error) {
 	self, _ := os.Readlink("/proc/self/ns/net")
 	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
-	if err == nil && theirs != self {
-		cmd = exec.Command("nsenter", append([]string{"-t", strconv.Itoa(pid), "-n", "ss"}, args...)...)
-	}
-	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(string(out)))
+		return nil, err
+	}
+	var fd int
+	if theirs == self {
+		fd, err = diagSocket()
+	} else if fd, err = diagSocketIn(pid); err != nil {
+		return nil, fmt.Errorf("process %d is in another network namespace, which needs root to enter (%v)", pid, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	all, err := dump(fd, allStates)
+	if err != nil {
+		return nil, err
 	}
 	var socks []sock
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		m := inoRe.FindStringSubmatch(l)
-		if len(f) < 5 || m == nil {
-			continue
+	for ino, fd := range inodes {
+		if d, ok := all[ino]; ok {
+			socks = append(socks, sock{fd: fd, state: stateName(d.state), local: endpoint(d.local), peer: endpoint(d.peer), timer: timerText(d)})
 		}
-		fd, ok := inodes[m[1]]
-		if !ok {
-			continue
-		}
-		s := sock{fd: fd, state: f[0], local: f[3], peer: f[4], timer: "-"}
-		if t := timerRe.FindStringSubmatch(l); t != nil {
-			s.timer = t[1]
-		}
-		socks = append(socks, s)
 	}
 	return socks, nil
 }
