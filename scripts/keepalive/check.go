@@ -119,7 +119,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "library: %s loads on this system (/bin/true ran under it)\n", shim.ShowPath(libPath))
+	prog := trueProgram()
+	if prog == "" {
+		fmt.Fprintf(stdout, "library: %s: whether it loads is not known, as there is no /bin/true to try it with\n", shim.ShowPath(libPath))
+		return 1
+	}
+	fmt.Fprintf(stdout, "library: %s loads on this system (%s ran under it)\n", shim.ShowPath(libPath), prog)
 	if bad {
 		return 1
 	}
@@ -189,14 +194,31 @@ func fallback(v int) (value, from string) {
 	return show(v, n), "kernel default (" + sysctl + ")"
 }
 
-// loads runs /bin/true with the library preloaded and none of our
-// variables, and returns what the loader said if it refused the library:
-// nil when it loaded. The library's own lines (a bad /etc/keepalive.conf)
-// prove that it loaded and are not the loader's words.
+// trueProgram is a small dynamically linked program to load the library
+// into: the first of these that exists.
+func trueProgram() string {
+	for _, p := range []string{"/bin/true", "/usr/bin/true"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// loads runs a trivial program (/bin/true) with the library preloaded and
+// none of our variables, and returns what the loader said if it refused the
+// library: nil when it loaded, or when there is no such program to try (the
+// host has no /bin/true: nothing is known either way, and a wrapper that
+// refused to run for that would be worse). The library's own lines (a bad
+// /etc/keepalive.conf) prove that it loaded and are not the loader's words.
 func loads(lib string) []string {
+	prog := trueProgram()
+	if prog == "" {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/true")
+	cmd := exec.CommandContext(ctx, prog)
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); k != "LD_PRELOAD" && !strings.HasPrefix(k, "KEEP") {
 			cmd.Env = append(cmd.Env, kv)
@@ -215,13 +237,13 @@ func loads(lib string) []string {
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		words = append(words, "/bin/true did not end within 20s under it")
+		words = append(words, prog+" did not end within 20s under it")
 	case errors.As(err, &ee):
 		ws := ee.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
-			words = append(words, "/bin/true was killed by "+ws.Signal().String()+" under it")
+			words = append(words, prog+" was killed by "+ws.Signal().String()+" under it")
 		} else {
-			words = append(words, fmt.Sprintf("/bin/true exited with status %d under it", ws.ExitStatus()))
+			words = append(words, fmt.Sprintf("%s exited with status %d under it", prog, ws.ExitStatus()))
 		}
 	case err != nil:
 		words = append(words, err.Error())
