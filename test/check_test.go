@@ -205,3 +205,84 @@ func TestLibPathWithSpaceOrColon(t *testing.T) {
 		t.Error("control: the command did not run")
 	}
 }
+
+// --help and keepalive(1) list the same options, the command accepts each
+// of them, and the exit statuses keepalive(1) gives are the command's.
+func TestHelpAndManAgree(t *testing.T) {
+	need(t, "man")
+	ka := buildTree(t)
+	help := run{args: []string{ka, "--help"}}.exec(t)
+	cmd := exec.Command("man", "-l", "-Tascii", "-P", "cat", "../scripts/man/keepalive.1")
+	cmd.Env = append(os.Environ(), "MANWIDTH=2000")
+	page, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := regexp.MustCompile(".\b").ReplaceAllString(string(page), "")
+	opt := regexp.MustCompile(`(?m)(?:^|[\s\[(])(--[a-z][a-z-]*)`)
+	set := func(text string) map[string]bool {
+		m := map[string]bool{}
+		for _, o := range opt.FindAllStringSubmatch(text, -1) {
+			m[o[1]] = true
+		}
+		return m
+	}
+	inHelp, inMan := set(help.stdout), set(plain)
+	for o := range inHelp {
+		if !inMan[o] {
+			t.Errorf("--help lists %s, keepalive(1) does not", o)
+		}
+	}
+	for o := range inMan {
+		if !inHelp[o] {
+			t.Errorf("keepalive(1) lists %s, --help does not", o)
+		}
+	}
+	if len(inHelp) < 10 {
+		t.Fatalf("only %d options found in --help: %v", len(inHelp), inHelp)
+	}
+	// Each is an option of one of the forms.
+	for o := range inHelp {
+		var args []string
+		switch o {
+		case "--config":
+			args = []string{"check", o, "/dev/null"}
+		case "--timers":
+			args = []string{"status", o}
+		case "--help", "--version", "--off", "--debug":
+			args = []string{o, "--", "true"}
+		case "--lib":
+			args = []string{o, lib, "--", "true"}
+		default:
+			args = []string{o, "5", "--", "true"}
+		}
+		if r := (run{args: append([]string{ka}, args...)}).exec(t); strings.Contains(r.stderr, "not defined") || strings.Contains(r.stderr, "usage") {
+			t.Errorf("%v: %s", args, r)
+		}
+	}
+	notExec := filepath.Join(t.TempDir(), "garbage")
+	os.WriteFile(notExec, bytes.Repeat([]byte{0xff}, 64), 0o755)
+	for _, tc := range []struct {
+		args   []string
+		status int
+	}{
+		{[]string{"status", "abc"}, 2},
+		{[]string{"status", "1", "2"}, 2},
+		{[]string{"status", "999999999"}, 1},
+		{[]string{"status"}, 0},
+		{[]string{"check", "--bogus"}, 2},
+		{[]string{"check", "--lib", "/nonexistent/libkeepalive.so"}, 1},
+		{[]string{"--idle", "0", "--", "true"}, 2},
+		{[]string{"--", "no-such-command-here"}, 127},
+		{[]string{"--", notExec}, 126},
+	} {
+		if r := (run{args: append([]string{ka}, tc.args...)}).exec(t); r.status.ExitStatus() != tc.status {
+			t.Errorf("%v: %s\nwant exit %d, as keepalive(1) says", tc.args, r, tc.status)
+		}
+	}
+	for _, want := range []string{"2 for an argument that is not a process ID", "127 when it is not found", "1 when there is a problem"} {
+		if !strings.Contains(strings.Join(strings.Fields(plain), " "), want) {
+			t.Errorf("keepalive(1) does not say %q", want)
+		}
+	}
+}

@@ -41,6 +41,8 @@ time is a number of seconds or a duration (90s, 10m, 1h30m):
   --debug             KEEPALIVE_DEBUG=1: one line on stderr per socket configured
   --lib PATH          the library (default: next to this command, or PREFIX/lib);
                       a path with a space or a colon cannot be preloaded
+  --help              this text
+  --version           the version, and the Go release it was built with
 
 Variables already in the environment apply unless an option overrides them.
 Before COMMAND starts, the library is loaded into /bin/true: if the loader
