@@ -80,7 +80,7 @@ static void say(int fd, int domain, int protocol, const char *how, const struct 
 		put(&l, "; refused:");
 		put(&l, refused->buf);
 	}
-	ka_write_line(l.buf);
+	ka_write_line(l.buf, 1);
 }
 
 static void note(struct line *l, const char *label, int r, int v)

@@ -1,6 +1,7 @@
-/* The C half of libkeepalive: everything that runs inside the host's own
- * calls (socket, accept, accept4) and before the Go runtime starts. See
- * README.md in this directory for why it is C. */
+/* libkeepalive's working part, all of it C: the host's own calls (socket,
+ * accept, accept4), the settings and the report of a bad one. The Go runtime
+ * of the c-shared build never starts inside a host. See README.md in this
+ * directory for why. */
 #ifndef KA_PRELOAD_H
 #define KA_PRELOAD_H
 
@@ -12,8 +13,8 @@
 struct ka_settings {
 	int enabled; /* KEEPALIVE is not off */
 	int debug;   /* KEEPALIVE_DEBUG is on and the process is not secure */
-	int report;  /* something for the Go side to tell the user */
-	int file_problems; /* of them, in the configuration file */
+	int report;  /* something to tell the user, once, at load */
+	int secure_debug; /* KEEPALIVE_DEBUG asked for in a secure process */
 	struct ka_config cfg;
 };
 
@@ -38,21 +39,21 @@ KA_HIDDEN void ka_accepted(int fd, int family);
 KA_HIDDEN void *ka_real(int which);
 enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_NUM_REAL };
 
-/* ka_write_line writes a line to stderr with write(2). */
-KA_HIDDEN void ka_write_line(const char *s);
+/* ka_write_line writes one line for the user where it cannot harm the
+ * host (output.c): a debug line is dropped when descriptor 2 is not safe to
+ * write, any other line then goes to syslog. */
+KA_HIDDEN void ka_write_line(const char *s, int debug);
 
-/* The configuration file: its path, and its text read into text (at most
- * cap bytes); returns 0 or the errno of open. */
+/* ka_output_init looks at descriptor 2 as the process starts. */
+KA_HIDDEN void ka_output_init(void);
+
+/* The configuration file's path, and the file as the settings read it
+ * (NULL before they are read). */
 KA_HIDDEN const char *ka_config_path(void);
-KA_HIDDEN int ka_config_text(char *text, size_t cap, size_t *n);
+struct ka_source;
+KA_HIDDEN const struct ka_source *ka_source(void);
 
-/* For Go's report: the file as the constructor read it, before the runtime
- * started, so that the runtime opens no file while the host runs. */
-const char *ka_report_file(size_t *n, int *err);
-
-/* Called by Go's init when it has printed its report. */
-void ka_reported(void);
 /* 1 in a secure-execution process (setuid, setgid, capabilities). */
-int ka_secure(void);
+KA_HIDDEN int ka_secure(void);
 
 #endif
