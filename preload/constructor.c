@@ -62,20 +62,6 @@ const char *ka_report_file(size_t *n, int *err)
 /* 1 when Go has something to tell the user, so that its runtime must run. */
 static int want_go;
 
-/* runtime.kaInert, a variable the overlay adds to the runtime: when set, the
- * runtime's library constructor installs no signal handler. */
-extern unsigned int ka_runtime_inert;
-
-/* Called by runtime/cgo (through the overlay of gcc_libinit.c) from the
- * runtime's library constructor, instead of starting the thread that
- * initialises the runtime: returns 1 to leave the runtime unstarted. */
-int ka_defer_runtime(void *(*fn)(void *), void *arg)
-{
-	(void)fn;
-	(void)arg;
-	return !want_go;
-}
-
 /* The Go runtime reserves about 1 GB of address space as it starts and dies
  * when it cannot (golang/go#38010): under a lower `ulimit -v` the report is
  * written from C instead, with the same rules' words but without Go's
@@ -123,8 +109,8 @@ __attribute__((constructor(101))) static void ka_before_go(void)
 	for (int i = 0; i < KA_NUM_REAL; i++)
 		ka_real(i);
 	const struct ka_settings *s = ka_get(&scratch);
-	if (!s->report || !go_can_start()) {
-		ka_runtime_inert = 1;
+	/* The Go runtime never starts (scripts/gen-overlay), so C reports. */
+	if (!s->report || !go_can_start() || 1) {
 		if (s->report)
 			report_in_c(s);
 		errno = saved;
