@@ -80,11 +80,14 @@ test: deps $(LIB) $(BIN)
 
 # The host-safety tests alone, for a second toolchain in CI:
 # GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
-SAFETY := Fork|Daemon|Setuid|Spawn|Descriptors|Dlopen|Crash|Secure|Signal|Sigchld|Timeout|ThreadMasks|Residual|EarlySockets
+SAFETY := ForkAndThreads DoubleForkDaemon Setuid Spawn NoDescriptorsHeld Dlopen CrashStatus SecureExecution \
+	SignalDaemons SigchldSignalfd TimeoutCommand RuntimeThreadMasks SignalDispositions \
+	RuntimeMakesNoDescriptors ResidualLimits EarlySockets
+space := $() $()
 test-safety: deps $(LIB) $(BIN)
 	$(GOCMD) version $(LIB)
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./test \
-		-run '^Test($(SAFETY))' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
+		-run '^Test($(subst $(space),|,$(strip $(SAFETY))))$$' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
 
 # The differential fuzz tests of the C and Go readers, FUZZTIME each.
 FUZZTIME ?= 60s
