@@ -9,10 +9,10 @@ BUILD := build
 # `go build -overlay` will not replace files beneath GOMODCACHE, where
 # GOTOOLCHAIN puts the toolchains it fetches, so such a toolchain builds from
 # a copy of itself outside it, made once under build/.
-GOENV := $(shell $(if $(GOTOOLCHAIN),GOTOOLCHAIN=$(GOTOOLCHAIN)) $(GO) env GOROOT GOMODCACHE GOVERSION)
-GOVERSION := $(word 3,$(GOENV))
-ifeq ($(filter $(word 2,$(GOENV))/%,$(word 1,$(GOENV))),)
-GOROOT := $(word 1,$(GOENV))
+GOINFO := $(shell $(if $(GOTOOLCHAIN),GOTOOLCHAIN=$(GOTOOLCHAIN)) $(GO) env GOROOT GOMODCACHE GOVERSION)
+GOVERSION := $(word 3,$(GOINFO))
+ifeq ($(filter $(word 2,$(GOINFO))/%,$(word 1,$(GOINFO))),)
+GOROOT := $(word 1,$(GOINFO))
 GOCMD := $(GO)
 else
 GOROOT := $(CURDIR)/build/goroot-$(GOVERSION)
@@ -52,7 +52,7 @@ $(GOSTAMP): FORCE
 
 $(CURDIR)/build/goroot-%/VERSION:
 	rm -rf $(@D) $(@D).tmp
-	cp -a $(word 1,$(GOENV)) $(@D).tmp
+	cp -a $(word 1,$(GOINFO)) $(@D).tmp
 	chmod -R u+w $(@D).tmp
 	mv $(@D).tmp $(@D)
 
