@@ -19,17 +19,6 @@
 #include "../shim/cparse/report.h"
 #include "preload.h"
 
-/* runtime.kaInert and ka_defer_runtime: the hooks of the overlay that keep
- * the runtime from starting. The answer is always: do not start. */
-extern unsigned int ka_runtime_inert;
-
-int ka_defer_runtime(void *(*fn)(void *), void *arg)
-{
-	(void)fn;
-	(void)arg;
-	return 1;
-}
-
 static void emit(void *ctx, const char *line)
 {
 	(void)ctx;
@@ -43,7 +32,6 @@ static const char *lookup(const char *name) { return getenv(name); }
 __attribute__((constructor(101))) static void ka_init(void)
 {
 	int saved = errno;
-	ka_runtime_inert = 1;
 	ka_output_init();
 	for (int i = 0; i < KA_NUM_REAL; i++)
 		ka_real(i);

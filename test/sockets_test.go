@@ -223,4 +223,3 @@ func TestDebugLines(t *testing.T) {
 		}
 	}
 }
-
