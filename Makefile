@@ -23,16 +23,11 @@ endif
 GOSTAMP := $(BUILD)/go-toolchain
 LIB := $(BUILD)/libkeepalive.so
 OVERLAY := $(BUILD)/_overlay/overlay.json
-# Runtime defaults (GODEBUG, which a host's own GODEBUG can still override):
-# asynchronous preemption off, which keeps SIGURG blockable on the runtime's
-# threads (the library runs no goroutines worth preempting); no
-# cgroup-derived GOMAXPROCS and no periodic update of it, which would keep
-# two descriptors of the host's open for the life of the process.
 # The version script keeps every symbol but the wrapped calls inside the
-# library; -z now resolves all of them at load, so nothing the runtime's
-# thread calls can wait on the dynamic loader's lock (see preload/README.md).
-LDFLAGS := -s -w -X=runtime.godebugDefault=asyncpreemptoff=1,containermaxprocs=0,updatemaxprocs=0 \
-	-extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-z,now'
+# library: the runtime's C symbols can neither interpose on a host's own nor
+# collide with another Go library in the same process. The Go runtime never
+# starts in a host (scripts/gen-overlay), so it needs no GODEBUG defaults.
+LDFLAGS := -s -w -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -81,8 +76,9 @@ test: deps $(LIB) $(BIN)
 # The host-safety tests alone, for a second toolchain in CI:
 # GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
 SAFETY := ForkAndThreads DoubleForkDaemon Setuid Spawn NoDescriptorsHeld Dlopen CrashStatus SecureExecution \
-	SignalDaemons SigchldSignalfd TimeoutCommand RuntimeThreadMasks SignalDispositions \
-	RuntimeMakesNoDescriptors ResidualLimits EarlySockets
+	SignalDaemons SigchldSignalfd TimeoutCommand NoRuntimeThreads SignalDispositions \
+	RuntimeMakesNoDescriptors ResidualLimits EarlySockets InetdService ClosedStderr StderrPipes \
+	BadValueUnderLimits HostileConfigFiles AcceptTinyAddressBuffer ArgcZero ReportToSyslog
 space := $() $()
 test-safety: deps $(LIB) $(BIN)
 	$(GOCMD) version $(LIB)
