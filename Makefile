@@ -71,6 +71,7 @@ deps:
 test: deps $(LIB) $(BIN)
 	$(GOCMD) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
+	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
 # The host-safety tests alone, for a second toolchain in CI:
@@ -85,11 +86,16 @@ test-safety: deps $(LIB) $(BIN)
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./test \
 		-run '^Test($(subst $(space),|,$(strip $(SAFETY))))$$' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
 
-# The differential fuzz tests of the C and Go readers, FUZZTIME each.
+# The differential fuzz tests of the C and Go readers and messages,
+# FUZZTIME each, first as they are, then with the C parser built under
+# AddressSanitizer and UndefinedBehaviorSanitizer (any report aborts).
 FUZZTIME ?= 60s
+SANITIZE := CGO_CFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover=all" CGO_LDFLAGS="-fsanitize=undefined"
 fuzz:
 	$(GOCMD) test ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
 	$(GOCMD) test ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
+	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
+	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
 
 # Costs, side by side in one run: see README's "Costs".
 bench: deps $(LIB)
