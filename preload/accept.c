@@ -32,7 +32,7 @@ int accept(int sockfd, struct sockaddr *addr, socklen_t *addrlen)
 	socklen_t given = given_len(addr, addrlen);
 	int fd = real ? real(sockfd, addr, addrlen) : (int)syscall(SYS_accept, sockfd, addr, addrlen);
 	if (fd >= 0)
-		ka_accepted(fd, ka_family(addr, given, addrlen));
+		ka_accepted(sockfd, fd, ka_family(addr, given, addrlen));
 	return fd;
 }
 
@@ -42,6 +42,6 @@ int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 	socklen_t given = given_len(addr, addrlen);
 	int fd = real ? real(sockfd, addr, addrlen, flags) : (int)syscall(SYS_accept4, sockfd, addr, addrlen, flags);
 	if (fd >= 0)
-		ka_accepted(fd, ka_family(addr, given, addrlen));
+		ka_accepted(sockfd, fd, ka_family(addr, given, addrlen));
 	return fd;
 }

@@ -12,6 +12,7 @@
 /* What the environment asked for, as the per-socket path uses it. */
 struct ka_settings {
 	int enabled; /* KEEPALIVE is not off */
+	int forced;  /* KEEPALIVE=force: the operator's values over the program's */
 	int debug;   /* KEEPALIVE_DEBUG is on and the process is not secure */
 	int report;  /* something to tell the user, once, at load */
 	int secure_debug; /* KEEPALIVE_DEBUG asked for in a secure process */
@@ -32,12 +33,21 @@ KA_HIDDEN void ka_configure(const struct ka_settings *s, int fd, int domain, int
 /* ka_accepted configures a socket returned by accept/accept4 unless it
  * already inherited keepalive from its listener; family is the peer
  * address's, or -1 when unknown. */
-KA_HIDDEN void ka_accepted(int fd, int family);
+KA_HIDDEN void ka_accepted(int listener, int fd, int family);
 
 /* ka_real returns libc's symbol name (the next one in the search order),
  * resolved once. */
 KA_HIDDEN void *ka_real(int which);
-enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_NUM_REAL };
+enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_REAL_SETSOCKOPT, KA_NUM_REAL };
+
+/* ka_setsockopt is the real setsockopt, for the library's own calls (the
+ * name setsockopt is ours, for KEEPALIVE=force). */
+KA_HIDDEN int ka_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+
+/* ka_keeps: under KEEPALIVE=force, is this setsockopt call one that would
+ * change an option the library set on fd? It then says so (debug) and the
+ * caller returns success without making it. */
+KA_HIDDEN int ka_keeps(int fd, int level, int name, const void *val, socklen_t len);
 
 /* ka_write_line writes one line for the user where it cannot harm the
  * host (output.c): a debug line is dropped when descriptor 2 is not safe to

@@ -65,11 +65,12 @@ __attribute__((noinline)) static void read_settings(struct ka_settings *s, struc
 	report |= src->kind != 0 || (src->err != 0 && (src->err != ENOENT || src->named));
 	const struct ka_config *c = &s->cfg;
 	if (excluded(f.exclude)) {
-		s->enabled = s->debug = s->report = s->secure_debug = 0;
+		s->enabled = s->forced = s->debug = s->report = s->secure_debug = 0;
 		errno = saved;
 		return;
 	}
 	s->enabled = !(c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == 0);
+	s->forced = c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == KA_FORCE;
 	int debug = c->state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && c->value[KA_VAR_KEEPALIVE_DEBUG] == 1;
 	s->debug = debug && !ka_secure();
 	s->secure_debug = debug && !s->debug;
@@ -108,7 +109,7 @@ const struct ka_source *ka_source(void)
 	return __atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) == 2 ? &file_source : NULL;
 }
 
-static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4"};
+static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4", "setsockopt"};
 static void *real_fns[KA_NUM_REAL];
 static int real_state[KA_NUM_REAL]; /* 0 unresolved, 1 resolved (maybe NULL) */
 

@@ -26,7 +26,7 @@ var (
 )
 
 // The drivers, each from c/NAME.c.
-var drivers = []string{"sockets", "accept", "safety", "signals", "crash", "dlopen", "launch", "hostile"}
+var drivers = []string{"sockets", "accept", "safety", "signals", "crash", "dlopen", "launch", "hostile", "ownopts"}
 
 func TestMain(m *testing.M) {
 	os.Exit(setup(m))
