@@ -825,6 +825,12 @@ func explainBPF(what string, err error) string {
 	var ve *ebpf.VerifierError
 	switch {
 	case errors.Is(err, os.ErrPermission):
+		// The kernel's errno alone: the library's hint about MEMLOCK is
+		// not the cause on kernels that account BPF memory to the cgroup.
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			first = errno.Error()
+		}
 		return fmt.Sprintf("%s: %s: %s", what, first, permissionNote)
 	case errors.Is(err, ebpf.ErrNotSupported), errors.As(err, &ve), errors.Is(err, unix.EINVAL):
 		return fmt.Sprintf("%s: %s: this kernel is %s; %s", what, first, release, kernelNeeds)
