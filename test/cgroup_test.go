@@ -729,3 +729,83 @@ func TestCgroupDeadPeer(t *testing.T) {
 		})
 	}
 }
+
+// systemd removes a unit's cgroup when it stops and makes it again when it
+// starts: the pinned link then holds a cgroup that is gone. status says so,
+// and attach to the new cgroup replaces it.
+func TestCgroupRecreated(t *testing.T) {
+	buildProbes(t)
+	c := newCgEnv(t)
+	addr := listener(t, "tcp4", "127.0.0.1:0")
+	c.attach(t, attachedSettings...)
+	unix.Close(c.fd)
+	if err := os.Remove(c.dir); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.status(t); st["STATE"] != "gone" {
+		t.Errorf("status with the cgroup gone: %v, want stale", st)
+	}
+	if err := os.Mkdir(c.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.status(t); st["STATE"] != "remade" {
+		t.Errorf("status with the cgroup made again: %v, want remade", st)
+	}
+	fd, err := unix.Open(c.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fd = fd
+	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+		t.Fatalf("control, the new cgroup before attach: %s, want ka=0", fields(got))
+	}
+	c.attach(t, attachedSettings...)
+	if st := c.status(t); st["STATE"] != "attached" {
+		t.Errorf("status after attach to the new cgroup: %v", st)
+	}
+	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
+		t.Errorf("%d sock_ops programs on the new cgroup, want 1", n)
+	}
+	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+		t.Errorf("new cgroup after attach: %s, want %s", got, wantAttached)
+	}
+}
+
+// A systemd unit name resolves through `systemctl show -p ControlGroup`
+// under the cgroup2 mount, wherever that is (here a stand-in systemctl,
+// since systemd need not be running); a bpffs that is not mounted gets
+// mounted.
+func TestCgroupUnitName(t *testing.T) {
+	buildProbes(t)
+	c := newCgEnv(t)
+	addr := listener(t, "tcp4", "127.0.0.1:0")
+	stub := t.TempDir()
+	rel := strings.TrimPrefix(c.dir, cgroup2Root(t))
+	script := "#!/bin/sh\n[ \"$*\" = \"show -p ControlGroup --value -- legacy.service\" ] && echo " + rel + " && exit 0\necho \"Unit $* not found.\" >&2; exit 1\n"
+	if err := os.WriteFile(filepath.Join(stub, "systemctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unmounted := filepath.Join(t.TempDir(), "bpf")
+	env := []string{"PATH=" + stub + ":" + os.Getenv("PATH")}
+	r := run{env: env, args: []string{command, "cgroup", "attach", "--idle", "11", "--bpffs", unmounted, "legacy.service"}, timeout: 30 * time.Second}.exec(t)
+	var sfs unix.Statfs_t
+	if unix.Statfs(unmounted, &sfs) == nil && sfs.Type == 0xcafe4a11 {
+		t.Cleanup(func() { unix.Unmount(unmounted, 0) })
+	} else {
+		t.Errorf("attach did not mount bpffs at %s", unmounted)
+	}
+	if r.status != 0 || !strings.Contains(r.stdout, "attached to "+c.dir+":") {
+		t.Fatalf("attach legacy.service: want it resolved to %s: %s", c.dir, r)
+	}
+	if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "11" {
+		t.Errorf("after attach by unit name: %s, want idle=11", fields(got))
+	}
+	r = run{env: env, args: []string{command, "cgroup", "detach", "--bpffs", unmounted, "legacy.service"}, timeout: 30 * time.Second}.exec(t)
+	if r.status != 0 {
+		t.Errorf("detach legacy.service: %s", r)
+	}
+	r = run{env: env, args: []string{command, "cgroup", "attach", "--bpffs", unmounted, "other.service"}, timeout: 30 * time.Second}.exec(t)
+	if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "other.service is neither a directory nor a systemd unit systemctl can show (Unit show -p ControlGroup") {
+		t.Errorf("an unknown unit: %s", r)
+	}
+}

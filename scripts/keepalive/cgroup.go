@@ -489,6 +489,14 @@ func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+const statusNotes = `- is the kernel's value. STATE: attached; loaded (pinned for BPFProgram=, CGROUP is the pin);
+gone (the cgroup was removed: detach); remade (removed and made again, as systemd does on a
+restart: attach again); unattached or incomplete (pins without their program: attach or detach).
+Counters since the first attach or load: CONFIGURED connections given the settings; LEFT-ALONE
+ones whose program had turned keepalive on itself; REFUSED ones where the kernel refused an
+option; REWRITTEN setsockopt calls of the program's replaced by --force.
+`
+
 // entry is one attached cgroup or one load, as status shows it.
 type entry struct {
 	where, state string
@@ -571,8 +579,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
-	fmt.Fprintln(stdout, "(- is the kernel's value; CONFIGURED and LEFT-ALONE count connections since the first attach or load;")
-	fmt.Fprintln(stdout, " LEFT-ALONE ones had keepalive on from their program; REWRITTEN counts setsockopt calls replaced by --force)")
+	fmt.Fprint(stdout, statusNotes)
 	return 0
 }
 
@@ -600,13 +607,13 @@ func readEntry(dir, where string, attached bool) entry {
 	}
 	if !attached {
 		if _, err := os.Stat(filepath.Join(dir, pinOpsProg)); err != nil {
-			e.state = "incomplete (run load again)"
+			e.state = "incomplete"
 		}
 		return e
 	}
 	l, err := link.LoadPinnedLink(filepath.Join(dir, pinOpsLink), nil)
 	if err != nil {
-		e.state = "not attached (run attach or detach)"
+		e.state = "unattached"
 		return e
 	}
 	defer l.Close()
@@ -618,9 +625,9 @@ func readEntry(dir, where string, attached bool) entry {
 	var st unix.Stat_t
 	switch {
 	case unix.Stat(where, &st) != nil:
-		e.state = "stale: cgroup gone (run detach)"
+		e.state = "gone"
 	case id == 0 || st.Ino != id:
-		e.state = "stale: cgroup made again (run attach or detach)"
+		e.state = "remade"
 	default:
 		e.state = "attached"
 	}
