@@ -809,3 +809,58 @@ func TestCgroupUnitName(t *testing.T) {
 		t.Errorf("an unknown unit: %s", r)
 	}
 }
+
+// The systemd examples, as systemd reads them: `systemd-analyze verify` on a
+// service and a socket with the drop-ins, and the load template, finds no
+// unknown key, bad BPFProgram= or missing command. What this cannot check
+// without systemd running as init: the attachment when the units start.
+func TestCgroupSystemdExamples(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("SKIPPED LOUDLY: no systemd-analyze here (package systemd) to verify the systemd examples with")
+	}
+	units := t.TempDir()
+	examples := filepath.Join("..", "scripts", "systemd")
+	install := func(from, to string, edit func(string) string) {
+		b, err := os.ReadFile(filepath.Join(examples, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := edit(string(b))
+		os.MkdirAll(filepath.Dir(filepath.Join(units, to)), 0o755)
+		if err := os.WriteFile(filepath.Join(units, to), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(units, "legacy.service"), []byte("[Service]\nExecStart=/bin/sleep 1000\n"), 0o644)
+	os.WriteFile(filepath.Join(units, "legacy.socket"), []byte("[Socket]\nListenStream=127.0.0.1:7311\n"), 0o644)
+	os.WriteFile(filepath.Join(units, "other.service"), []byte("[Service]\nExecStart=/bin/sleep 1000\n"), 0o644)
+	os.WriteFile(filepath.Join(units, "control.service"), []byte("[Service]\nExecStart=/bin/sleep 1000\n"), 0o644)
+	here := func(s string) string { return strings.ReplaceAll(s, "@BINDIR@", filepath.Dir(command)) }
+	// As the example says for a .socket unit: the same lines under [Socket].
+	socket := func(s string) string { return strings.ReplaceAll(here(s), "[Service]", "[Socket]") }
+	install("keepalive-load@.service", "keepalive-load@.service", here)
+	install("keepalive-cgroup.conf", "legacy.service.d/keepalive-cgroup.conf", here)
+	install("keepalive-cgroup.conf", "legacy.socket.d/keepalive-cgroup.conf", socket)
+	install("keepalive-bpfprogram.conf", "other.service.d/keepalive-bpfprogram.conf", here)
+	verify := func(unit string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "systemd-analyze", "verify", filepath.Join(units, unit))
+		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+units+":", "SYSTEMD_LOG_COLOR=0")
+		out, _ := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	for _, u := range []string{"legacy.service", "legacy.socket", "other.service", "keepalive-load@legacy.service"} {
+		if out := verify(u); out != "" {
+			t.Errorf("systemd-analyze verify %s:\n%s", u, out)
+		}
+	}
+	// The control: a drop-in with a misspelt key and a wrong path is
+	// read and complained about, so silence above means something.
+	install("keepalive-cgroup.conf", "control.service.d/keepalive-cgroup.conf", func(s string) string {
+		return strings.ReplaceAll(s, "@BINDIR@", "/nonexistent") + "BPFProgramm=sock_ops:/x\n"
+	})
+	if out := verify("control.service"); !strings.Contains(out, "BPFProgramm") || !strings.Contains(out, "/nonexistent/keepalive") {
+		t.Errorf("control: systemd-analyze verify did not complain about a bad drop-in:\n%s", out)
+	}
+}
