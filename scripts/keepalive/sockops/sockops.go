@@ -183,15 +183,11 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 	insns = append(insns, count(counters, LeftAlone)...)
 	insns = append(insns,
 		asm.Ja.Label("out"),
-		asm.StoreImm(asm.RFP, slot, 1, asm.Word).WithSymbol("set"),
 	)
-	insns = append(insns, call(solSocket, soKeepalive)...)
-	insns = append(insns,
-		asm.FnSetsockopt.Call(),
-		asm.JEq.Imm(asm.R0, 0, "tcp"),
-		asm.Mov.Imm(failed, 1),
-	)
-	next := "tcp"
+	// The TCP options first and SO_KEEPALIVE last: with keepalive still
+	// off, setting TCP_KEEPIDLE does not re-arm the keepalive timer, so
+	// the timer is armed once, by SO_KEEPALIVE, with the new idle time.
+	next := "set"
 	for i, o := range tcpOptions {
 		label := next
 		next = fmt.Sprintf("tcp%d", i+1)
@@ -209,6 +205,14 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 			asm.Mov.Imm(failed, 1),
 		)
 	}
+	insns = append(insns, asm.StoreImm(asm.RFP, slot, 1, asm.Word).WithSymbol(next))
+	insns = append(insns, call(solSocket, soKeepalive)...)
+	insns = append(insns,
+		asm.FnSetsockopt.Call(),
+		asm.JEq.Imm(asm.R0, 0, "done"),
+		asm.Mov.Imm(failed, 1),
+	)
+	next = "done"
 	insns = append(insns, asm.JEq.Imm(failed, 0, "configured").WithSymbol(next))
 	insns = append(insns, count(counters, Refused)...)
 	insns = append(insns, asm.Ja.Label("out"))
