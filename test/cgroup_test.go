@@ -119,6 +119,7 @@ func main() {
 // probeC is a static C client; with -k it turns keepalive on itself, with
 // TCP_KEEPIDLE 7, before connect.
 const probeC = `#include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -147,6 +148,16 @@ int main(int argc, char **argv) {
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		perror("connect");
 		return 1;
+	}
+	if (argc > 3 && strcmp(argv[3], "-late") == 0) {
+		/* After connect, as daemons do: a good call, and one too short
+		 * for an int that the kernel refuses with EINVAL. */
+		int hundred = 100, rc, short_errno = 0;
+		char one = 1;
+		rc = setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &hundred, sizeof hundred);
+		if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, 1) < 0)
+			short_errno = errno;
+		printf("late rc=%d short_errno=%d\n", rc, short_errno);
 	}
 	printf("conn ka=%d idle=%d intvl=%d cnt=%d ut=%d\n", g(fd, SOL_SOCKET, SO_KEEPALIVE), g(fd, IPPROTO_TCP, TCP_KEEPIDLE),
 	       g(fd, IPPROTO_TCP, TCP_KEEPINTVL), g(fd, IPPROTO_TCP, TCP_KEEPCNT), g(fd, IPPROTO_TCP, TCP_USER_TIMEOUT));
@@ -471,6 +482,27 @@ func TestCgroupStaticC(t *testing.T) {
 	c.attach(t, append([]string{"--force"}, attachedSettings...)...)
 	if got := fields(c.probe(t, true, probeCBin, host, port, "-k")); got != wantAttached {
 		t.Errorf("own keepalive before connect, --force: %s, want %s", got, wantAttached)
+	}
+	// --force: a later setsockopt succeeds with the operator's value; one
+	// the kernel refuses (too short) is refused as without the program.
+	late := func(in bool) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, probeCBin, host, port, "-late")
+		if in {
+			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("-late: %v\n%s", err, out)
+		}
+		return rawLine(string(out), "late") + " " + fields(line(string(out), "conn"))
+	}
+	if got, want := late(false), "late rc=0 short_errno=22 ka=0 idle=100 intvl=75 cnt=9 ut=0"; got != want {
+		t.Errorf("control outside the cgroup: %q, want %q", got, want)
+	}
+	if got, want := late(true), "late rc=0 short_errno=22 "+wantAttached; got != want {
+		t.Errorf("--force, setsockopt after connect: %q, want %q", got, want)
 	}
 }
 

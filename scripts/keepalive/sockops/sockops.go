@@ -281,7 +281,11 @@ func Setsockopt(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 		asm.Ja.Label("out").WithSymbol(fmt.Sprintf("opt%d", len(tcpOptions))),
 		// The kernel's buffer holds at least 16 bytes (max(16, optlen)), but
 		// the verifier only knows optval_end.
-		asm.LoadMem(asm.R2, ctx, sockoptOptval, asm.DWord).WithSymbol("rewrite"),
+		// A call shorter than an int fails in the kernel; it stays the
+		// program's, error included.
+		asm.LoadMem(asm.R2, ctx, sockoptOptlen, asm.Word).WithSymbol("rewrite"),
+		asm.JSLT.Imm(asm.R2, 4, "out"),
+		asm.LoadMem(asm.R2, ctx, sockoptOptval, asm.DWord),
 		asm.LoadMem(asm.R3, ctx, sockoptOptvalEnd, asm.DWord),
 		asm.Mov.Reg(asm.R4, asm.R2),
 		asm.Add.Imm(asm.R4, 4),
