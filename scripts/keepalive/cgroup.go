@@ -527,7 +527,11 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	var entries []entry
 	root := filepath.Join(*bpffs, "keepalive")
-	attached, _ := os.ReadDir(filepath.Join(root, "attached"))
+	attached, err := os.ReadDir(filepath.Join(root, "attached"))
+	if errors.Is(err, os.ErrPermission) {
+		fmt.Fprintf(stderr, "keepalive: cannot read %s: %v: cgroup status needs root\n", root, errors.Unwrap(err))
+		return 1
+	}
 	for _, d := range attached {
 		if only != "" && d.Name() != only {
 			continue
