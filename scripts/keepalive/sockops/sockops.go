@@ -212,8 +212,7 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 		asm.JEq.Imm(asm.R0, 0, "done"),
 		asm.Mov.Imm(failed, 1),
 	)
-	next = "done"
-	insns = append(insns, asm.JEq.Imm(failed, 0, "configured").WithSymbol(next))
+	insns = append(insns, asm.JEq.Imm(failed, 0, "configured").WithSymbol("done"))
 	insns = append(insns, count(counters, Refused)...)
 	insns = append(insns, asm.Ja.Label("out"))
 	c := count(counters, Configured)
@@ -279,12 +278,12 @@ func Setsockopt(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 	// an option not in the list ends at optN.
 	insns = append(insns,
 		asm.Ja.Label("out").WithSymbol(fmt.Sprintf("opt%d", len(tcpOptions))),
-		// The kernel's buffer holds at least 16 bytes (max(16, optlen)), but
-		// the verifier only knows optval_end.
 		// A call shorter than an int fails in the kernel; it stays the
 		// program's, error included.
 		asm.LoadMem(asm.R2, ctx, sockoptOptlen, asm.Word).WithSymbol("rewrite"),
-		asm.JSLT.Imm(asm.R2, 4, "out"),
+		asm.JSLT.Imm32(asm.R2, 4, "out"),
+		// The kernel's buffer holds at least 16 bytes (max(16, optlen)), but
+		// the verifier only knows optval_end.
 		asm.LoadMem(asm.R2, ctx, sockoptOptval, asm.DWord),
 		asm.LoadMem(asm.R3, ctx, sockoptOptvalEnd, asm.DWord),
 		asm.Mov.Reg(asm.R4, asm.R2),
