@@ -73,7 +73,7 @@ func main() {
 		ka = 0 // Go's own default: 15 s idle and interval, 9 probes
 	}
 	switch mode {
-	case "client", "wire":
+	case "client", "wire", "busy":
 		c, err := (&net.Dialer{KeepAlive: ka}).Dial("tcp", addr)
 		if err != nil {
 			fmt.Println("dial:", err)
@@ -92,6 +92,9 @@ func main() {
 		fmt.Println("connected", opts(c))
 		bufio.NewReader(os.Stdin).ReadString('\n')
 		t0 := time.Now()
+		if mode == "busy" {
+			c.Write(make([]byte, 1000))
+		}
 		_, err = c.Read(buf)
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
@@ -708,26 +711,38 @@ func TestCgroupLoad(t *testing.T) {
 }
 
 // A static Go client idle on a connection whose peer vanished (its link went
-// down) finds out within idle + interval x count + 1 s; the control, in
-// the same kind of cgroup without the attachment, is still waiting.
+// down) finds out within idle + interval x count + 1 s; one that sends after
+// the peer vanished (keepalive never fires while data is unacknowledged) is
+// ended by --user-timeout. The controls, in the same kind of cgroup without
+// the attachment or with keepalive alone, are still waiting.
 func TestCgroupDeadPeer(t *testing.T) {
 	buildProbes(t)
 	t.Parallel()
 	const idle, intvl, cnt = 1, 1, 2
+	keepalive := []string{"--idle", strconv.Itoa(idle), "--interval", strconv.Itoa(intvl), "--count", strconv.Itoa(cnt)}
 	bound := time.Duration(idle+intvl*cnt+1) * time.Second
-	for _, attached := range []bool{false, true} {
-		t.Run(fmt.Sprintf("attached=%v", attached), func(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		attach     []string
+		within     time.Duration // 0: want the client still waiting
+	}{
+		{"idle-unattached", "wire", nil, 0},
+		{"idle-attached", "wire", keepalive, bound},
+		{"busy-keepalive-only", "busy", keepalive, 0},
+		{"busy-user-timeout", "busy", append([]string{"--user-timeout", "3"}, keepalive...), 3*time.Second + busyMargin},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := newCgEnv(t)
-			if attached {
-				c.attach(t, "--idle", strconv.Itoa(idle), "--interval", strconv.Itoa(intvl), "--count", strconv.Itoa(cnt))
+			if tc.attach != nil {
+				c.attach(t, tc.attach...)
 			}
 			l := newLink(t)
 			srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
 			srv.expect(t, "listening")
 			// The process joins the cgroup as it is made, before ip netns
 			// exec remounts /sys in the namespace.
-			cmd := exec.CommandContext(l.ctx, "ip", "netns", "exec", l.cli, probeGoBin, "wire", net.JoinHostPort(serverAddr, wirePort))
+			cmd := exec.CommandContext(l.ctx, "ip", "netns", "exec", l.cli, probeGoBin, tc.mode, net.JoinHostPort(serverAddr, wirePort))
 			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
 			p := &proc{cmd: cmd, lines: make(chan string, 16), errb: &strings.Builder{}}
 			p.in, _ = cmd.StdinPipe()
@@ -748,15 +763,18 @@ func TestCgroupDeadPeer(t *testing.T) {
 			l.vanish(t, l.srv, l.srvIf)
 			fmt.Fprintln(p.in, "go")
 			o := p.outcome(t, wireWatch)
-			if attached {
+			if tc.attach != nil {
 				if want := fmt.Sprintf("ka=1 idle=%d intvl=%d cnt=%d", idle, intvl, cnt); !strings.Contains(conn, want) {
 					t.Errorf("connection: %q, want %s", conn, want)
 				}
-				if o.errno != etimedout || o.seconds > bound.Seconds() {
-					t.Errorf("want ETIMEDOUT within %v, got %q", bound, o.line)
-				}
-			} else if o.line != "" || !strings.Contains(conn, "ka=0") {
-				t.Errorf("control: want keepalive off (%q) and the client still waiting after %v, got %q", conn, wireWatch, o.line)
+			} else if !strings.Contains(conn, "ka=0") {
+				t.Errorf("control: connection %q, want keepalive off", conn)
+			}
+			if tc.within != 0 && (o.errno != etimedout || o.seconds > tc.within.Seconds()) {
+				t.Errorf("want ETIMEDOUT within %v, got %q", tc.within, o.line)
+			}
+			if tc.within == 0 && o.line != "" {
+				t.Errorf("want the client still waiting after %v, got %q", wireWatch, o.line)
 			}
 		})
 	}
