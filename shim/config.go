@@ -13,7 +13,7 @@ import (
 // Config is what the environment asks for. Its env tags name the variables
 // of Rules, in the same order (TestConfigMatchesRules).
 type Config struct {
-	Keepalive   Switch  `env:"KEEPALIVE"`
+	Keepalive   Mode    `env:"KEEPALIVE"`
 	Idle        Seconds `env:"KEEPIDLE"`
 	Intvl       Seconds `env:"KEEPINTVL"`
 	Cnt         Probes  `env:"KEEPCNT"`
@@ -28,7 +28,11 @@ func (c *Config) Settings() [NumVars]Setting {
 }
 
 // Enabled reports whether sockets are to be touched at all.
-func (c *Config) Enabled() bool { return !c.Keepalive.Set || c.Keepalive.Value == 1 }
+func (c *Config) Enabled() bool { return !c.Keepalive.Set || c.Keepalive.Value != 0 }
+
+// Forced reports whether KEEPALIVE=force keeps the operator's values over
+// the program's own.
+func (c *Config) Forced() bool { return c.Keepalive.Set && c.Keepalive.Value == Force }
 
 // Problem is one value, line or file the library could not accept.
 type Problem struct {

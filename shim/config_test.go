@@ -42,6 +42,9 @@ var cases = []struct {
 	{shim.VarKeepalive, "True", ok(1)},
 	{shim.VarKeepalive, "1", ok(1)},
 	{shim.VarKeepalive, "skip", invalid},
+	{shim.VarKeepalive, "force", ok(2)},
+	{shim.VarKeepalive, "FORCE", ok(2)},
+	{shim.VarDebug, "force", invalid},
 	{shim.VarKeepalive, "yeſ", invalid}, // Unicode folds ſ to s; we do not
 	{shim.VarKeepalive, " off", invalid},
 	{shim.VarKeepalive, "00", invalid},
@@ -134,7 +137,7 @@ func TestMessages(t *testing.T) {
 	}{
 		{"KEEPIDLE", "abc", `libkeepalive: KEEPIDLE="abc" is not a number or a duration: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`},
 		{"KEEPCNT", "500", `libkeepalive: KEEPCNT="500" is out of range: want a number of probes from 1 to 127; keeping the kernel's TCP_KEEPCNT`},
-		{"KEEPALIVE", "skip", `libkeepalive: KEEPALIVE="skip" is not an on/off word: want on or off (on/off, yes/no, true/false, 1/0, any case); keepalive stays on`},
+		{"KEEPALIVE", "skip", `libkeepalive: KEEPALIVE="skip" is not an on/off word: want on, off or force (on/off, yes/no, true/false, 1/0, force, any case); keepalive stays on`},
 		{"KEEPIDLE", "1500ms", `libkeepalive: KEEPIDLE="1500ms" is not a whole number of the unit: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`},
 		{"KEEPINTVL", "5\n6", `libkeepalive: KEEPINTVL="5\x0a6" is not a number or a duration: want whole seconds from 1 to 32767, as a number (60) or a duration (1m); keeping the kernel's TCP_KEEPINTVL`},
 	} {

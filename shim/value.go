@@ -14,6 +14,9 @@ type Setting struct {
 // Switch is an on/off word.
 type Switch struct{ Setting }
 
+// Mode is KEEPALIVE: an on/off word, or force.
+type Mode struct{ Setting }
+
 // Seconds is a keepalive timer (TCP_KEEPIDLE, TCP_KEEPINTVL).
 type Seconds struct{ Setting }
 
@@ -36,6 +39,15 @@ var (
 func (s *Switch) UnmarshalText(b []byte) error {
 	v, err := parseSwitch(string(b))
 	s.Set, s.Value = err == nil, v
+	return err
+}
+
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := parseSwitch(string(b))
+	if err != nil && equalASCIIFold(string(b), "force") {
+		v, err = Force, nil
+	}
+	m.Set, m.Value = err == nil, v
 	return err
 }
 

@@ -227,7 +227,8 @@ func TestHelpAndManAgree(t *testing.T) {
 		}
 		return m
 	}
-	inHelp, inMan := set(help.stdout), set(plain)
+	cgroupHelp := run{args: []string{ka, "cgroup", "--help"}}.exec(t)
+	inHelp, inMan := set(help.stdout+cgroupHelp.stdout), set(plain)
 	for o := range inHelp {
 		if !inMan[o] {
 			t.Errorf("--help lists %s, keepalive(1) does not", o)
@@ -241,8 +242,9 @@ func TestHelpAndManAgree(t *testing.T) {
 	if len(inHelp) < 10 {
 		t.Fatalf("only %d options found in --help: %v", len(inHelp), inHelp)
 	}
-	// Each is an option of one of the forms.
-	for o := range inHelp {
+	// Each is an option of one of the forms (the cgroup forms' have tests
+	// of their own).
+	for o := range set(help.stdout) {
 		var args []string
 		switch o {
 		case "--config":

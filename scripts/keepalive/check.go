@@ -161,11 +161,14 @@ func fileLines(f shim.File) map[string]int {
 // show is a setting's value in its unit.
 func show(v int, x int64) string {
 	switch shim.Rules[v].Kind {
-	case shim.KindSwitch:
-		if x != 0 {
-			return "on"
+	case shim.KindSwitch, shim.KindMode:
+		switch x {
+		case 0:
+			return "off"
+		case shim.Force:
+			return "force"
 		}
-		return "off"
+		return "on"
 	case shim.KindSeconds:
 		return strconv.FormatInt(x, 10) + "s"
 	case shim.KindMillis:

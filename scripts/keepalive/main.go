@@ -26,6 +26,7 @@ import (
 const usage = `usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
        keepalive status [--timers] | keepalive status PID
+       keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
        keepalive --version
 
 Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
@@ -75,6 +76,9 @@ func main() {
 			fmt.Printf("keepalive %s, built with %s\n", version, runtime.Version())
 			os.Exit(0)
 		}
+	}
+	if len(os.Args) > 1 && os.Args[1] == "cgroup" {
+		os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(wrap(os.Args[1:], os.Stderr))
 }

@@ -219,6 +219,13 @@ int ka_parse_why(int var, const char *s, long long *out, int *why)
 	case KA_KIND_SWITCH:
 		*why = parse_switch(s, out);
 		break;
+	case KA_KIND_MODE:
+		*why = parse_switch(s, out);
+		if (*why != KA_WHY_NONE && equal_ascii_fold(s, "force")) {
+			*out = KA_FORCE;
+			*why = KA_WHY_NONE;
+		}
+		break;
 	case KA_KIND_SECONDS:
 		*why = parse_duration(s, 1000000000LL, r, out);
 		break;

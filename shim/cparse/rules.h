@@ -7,7 +7,10 @@ enum ka_kind {
 	KA_KIND_SECONDS = 1,
 	KA_KIND_COUNT = 2,
 	KA_KIND_MILLIS = 3,
+	KA_KIND_MODE = 4,
 };
+
+#define KA_FORCE 2
 
 enum ka_var {
 	KA_VAR_KEEPALIVE = 0,
@@ -27,8 +30,8 @@ struct ka_rule {
 };
 
 static const struct ka_rule ka_rules[KA_NUM_VARS] = {
-	{"KEEPALIVE", 0, 0LL, 1LL,
-	 "on or off (on/off, yes/no, true/false, 1/0, any case)",
+	{"KEEPALIVE", 4, 0LL, 2LL,
+	 "on, off or force (on/off, yes/no, true/false, 1/0, force, any case)",
 	 "keepalive stays on"},
 	{"KEEPIDLE", 1, 1LL, 32767LL,
 	 "whole seconds from 1 to 32767, as a number (600) or a duration (10m)",

@@ -41,6 +41,7 @@ func main() {
 	ka := flag.String("cmd", "build/keepalive", "the keepalive command, for the status figure")
 	conns := flag.Int("conns", 10000, "loopback connections held while keepalive status is timed")
 	statusOnly := flag.Bool("status-only", false, "only the keepalive status figure")
+	cgroup := flag.Bool("cgroup", true, "also measure keepalive cgroup (root, cgroup v2)")
 	flag.Parse()
 	if n, err := strconv.Atoi(os.Getenv(holdVar)); err == nil {
 		hold(n)
@@ -187,6 +188,9 @@ func main() {
 
 	fmt.Println()
 	missed = append(missed, statusFigure(*ka, *conns, *rounds)...)
+	if *cgroup {
+		benchCgroup(src, dir, *rounds)
+	}
 	if len(missed) > 0 {
 		fmt.Printf("\n%d target(s) missed:\n", len(missed))
 		for _, m := range missed {
