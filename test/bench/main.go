@@ -2,7 +2,7 @@
 // accept and per process, against no preload, a minimal C shim (cshim.c, the
 // floor any shim pays per call), an empty Go c-shared library (empty/, the
 // floor any Go shim pays per process when its runtime starts) and the same
-// built with the library's overlay and link flags (inert/, whose runtime
+// built with the library's overlay and link flags ("inert Go", whose runtime
 // never starts: the floor of this design). Every figure is a median of runs
 // interleaved across the variants in the same invocation, so the machine's
 // noise falls on all of them alike; read the ratios. A missed target is
@@ -82,7 +82,7 @@ func main() {
 		log.Fatal("-overlay: the library's overlay is needed for the inert Go library (make bench passes it)")
 	}
 	inert := filepath.Join(dir, "inert.so")
-	run(*goCmd, "build", "-trimpath", "-buildmode=c-shared", "-overlay", *overlay, "-ldflags="+*ldflags, "-o", inert, "./"+filepath.Join(src, "inert"))
+	run(*goCmd, "build", "-trimpath", "-buildmode=c-shared", "-overlay", *overlay, "-ldflags="+*ldflags, "-o", inert, "./"+filepath.Join(src, "empty"))
 
 	const ( // indexes of variants; 0 is no preload
 		vCShim = iota + 1
