@@ -161,3 +161,31 @@ func TestManPagePaths(t *testing.T) {
 		}
 	}
 }
+
+// scripts/demo (the end of `make`): "the same with a typo" differs from the
+// run before it only by the typo: the same options but TCP_KEEPIDLE, which
+// keeps the kernel's value.
+func TestDemo(t *testing.T) {
+	py := python(t)
+	demo, _ := filepath.Abs("../scripts/demo")
+	r := run{env: []string{"PATH=" + filepath.Dir(py) + ":" + os.Getenv("PATH")}, args: []string{"sh", demo, lib}}.exec(t)
+	var probes [][]string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "  SO_KEEPALIVE=") {
+			probes = append(probes, strings.Fields(l))
+		}
+	}
+	if r.status != 0 || len(probes) != 3 || !strings.Contains(r.stdout, "the same with a typo (KEEPIDLE=6O)") {
+		t.Fatalf("demo: %s", r)
+	}
+	without, with, typo := probes[0], probes[1], probes[2]
+	if with[0] != "SO_KEEPALIVE=1" || without[0] != "SO_KEEPALIVE=0" {
+		t.Fatalf("demo: the library made no difference: %s", r)
+	}
+	for i := range with {
+		idle := strings.HasPrefix(with[i], "TCP_KEEPIDLE=")
+		if (with[i] != typo[i]) != idle || (idle && typo[i] != without[i]) {
+			t.Errorf("demo: with the typo %s, without it %s (and with no library %s)", typo[i], with[i], without[i])
+		}
+	}
+}
