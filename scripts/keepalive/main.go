@@ -1,10 +1,11 @@
 // Command keepalive runs a program with libkeepalive preloaded, says what a
-// program started here would get, and shows the keepalive state of running
-// processes' TCP connections.
+// program started here would get, shows the keepalive state of running
+// processes' TCP connections, and gives a cgroup's connections keepalive.
 //
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
 //	keepalive check [--config FILE] [--lib PATH]
-//	keepalive status [PID]
+//	keepalive status [--timers | PID]
+//	keepalive cgroup attach|detach|status|load|unload ...
 //	keepalive --version
 package main
 
@@ -72,13 +73,12 @@ func main() {
 			os.Exit(status(os.Args[2:], os.Stdout, os.Stderr))
 		case "check":
 			os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
+		case "cgroup":
+			os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "version", "--version", "-version":
 			fmt.Printf("keepalive %s, built with %s\n", version, runtime.Version())
 			os.Exit(0)
 		}
-	}
-	if len(os.Args) > 1 && os.Args[1] == "cgroup" {
-		os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	os.Exit(wrap(os.Args[1:], os.Stderr))
 }
