@@ -25,7 +25,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build demo deps test fuzz bench install uninstall deb clean
+.PHONY: all build cross demo deps test fuzz bench install uninstall deb clean
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -36,10 +36,41 @@ $(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
 $(OVERLAY): scripts/gen-overlay
 	scripts/gen-overlay $(GOROOT) $(BUILD)/_overlay
 
-$(LIB): $(SOURCES) $(OVERLAY) Makefile
-	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=c-shared -overlay $(OVERLAY) \
-		-ldflags "$(LDFLAGS)" -o $@ ./preload
-	rm -f $(BUILD)/libkeepalive.h
+# Every glibc build links against Debian 11's libc (scripts/sysroot), so it
+# needs no symbol version newer than GLIBC_2.17 and loads on any glibc from
+# there up. The -L flags keep gcc from linking the machine's own libc behind
+# the sysroot's back. -ldl: before glibc 2.34 dlsym, dlerror and dladdr live
+# in libdl.so.2, which a host such as /bin/true does not load itself.
+SYSROOT := $(BUILD)/sysroot
+TRIPLET_amd64 := x86_64-linux-gnu
+TRIPLET_arm64 := aarch64-linux-gnu
+glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(TRIPLET_$(1))-gcc) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
+	-L$(CURDIR)/$(SYSROOT)/$(1)/usr/lib/$(TRIPLET_$(1)) -L$(CURDIR)/$(SYSROOT)/$(1)/lib/$(TRIPLET_$(1))
+# golib GOARCH CC CGO_LDFLAGS: the library's one recipe, for every target.
+golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GO) build -trimpath -buildmode=c-shared \
+	-overlay $(OVERLAY) -ldflags "$(LDFLAGS)" -o $@ ./preload && rm -f $(@:.so=.h)
+
+$(SYSROOT)/%/.done: scripts/sysroot
+	scripts/sysroot $* $(SYSROOT)/$*
+
+$(LIB): $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/$(ARCH)/.done
+	$(call golib,$(ARCH),$(call glibc_cc,$(ARCH)),-ldl)
+
+# The other builds: arm64 (cross-compiled, same sysroot floor) and amd64 on
+# musl (Alpine). The command is static (no cgo), so GOARCH alone ports it.
+CROSS_LIBS := $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-amd64-musl/libkeepalive.so
+cross: $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+
+$(BUILD)/linux-arm64/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/arm64/.done
+	scripts/deps cross
+	$(call golib,arm64,$(call glibc_cc,arm64),-ldl)
+
+$(BUILD)/linux-amd64-musl/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile
+	scripts/deps cross
+	$(call golib,amd64,musl-gcc,)
+
+$(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
 
 demo: deps $(LIB)
 	scripts/demo $(LIB)
