@@ -25,7 +25,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build cross demo deps test fuzz bench install uninstall deb clean
+.PHONY: all build cross portable dist demo deps test fuzz bench install uninstall deb clean
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -72,16 +72,28 @@ $(BUILD)/linux-amd64-musl/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile
 $(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
 
+# What test/portable_test.go runs them in: qemu-user for arm64, musl-gcc
+# drivers, and a Debian 11 root (debootstrap, root only; about a minute and
+# 250 MB, cached) for the amd64 library in real bullseye programs.
+BULLSEYE := $(BUILD)/bullseye
+PORTABLE_ENV := KEEPALIVE_LIB_ARM64=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
+	KEEPALIVE_LIB_MUSL=$(CURDIR)/$(BUILD)/linux-amd64-musl/libkeepalive.so \
+	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE)
+portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done
+	scripts/deps cross portable
+	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE); \
+	else echo "portable: not root, so no Debian 11 root: TestBullseye will be SKIPPED LOUDLY"; fi
+
 demo: deps $(LIB)
 	scripts/demo $(LIB)
 
 deps:
 	scripts/deps
 
-test: deps $(LIB) $(BIN)
+test: deps $(LIB) $(BIN) portable
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
-	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
+	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
 # The differential fuzz tests of the C and Go readers, FUZZTIME each.
 FUZZTIME ?= 60s
@@ -113,20 +125,60 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
 	rmdir $(DESTDIR)$(PREFIX)/share/libkeepalive 2>/dev/null || true
 
-# A Debian package of the same files under /usr.
-deb: $(LIB) $(BIN)
-	rm -rf $(BUILD)/deb
-	$(MAKE) install DESTDIR=$(CURDIR)/$(BUILD)/deb PREFIX=/usr
-	gzip -9n $(BUILD)/deb/usr/share/man/man1/keepalive.1 $(BUILD)/deb/usr/share/man/man8/libkeepalive.8
-	install -d $(BUILD)/deb/DEBIAN $(BUILD)/deb/usr/share/doc/libkeepalive
-	install -m 0644 LICENSE $(BUILD)/deb/usr/share/doc/libkeepalive/copyright
-	printf '%s\n' 'Package: libkeepalive' 'Version: $(VERSION)' 'Architecture: $(ARCH)' \
-		'Maintainer: libkeepalive authors <libkeepalive@localhost>' 'Depends: libc6 (>= 2.34)' \
-		'Section: net' 'Priority: optional' \
-		'Description: turn on TCP keepalive in programs that never asked for it' \
-		' A preloadable library (LD_PRELOAD) and a keepalive command: legacy daemons' \
-		' notice peers that vanished silently. Drop-in for libkeepalive 0.3.' > $(BUILD)/deb/DEBIAN/control
-	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/libkeepalive_$(VERSION)_$(ARCH).deb
+# Release artifacts in build/dist: a tarball per build (one top directory,
+# laid out as under /usr/local), and a .deb and an .rpm per glibc
+# architecture (under /usr), each depending on glibc 2.17, the checked floor.
+# The man page and the examples name where the library will be.
+DIST := $(BUILD)/dist
+DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
+	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
+	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
+prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
+# stage DIR PREFIX LIB BIN: one build's installed tree.
+define stage
+rm -rf $(1)
+install -d $(1)/lib $(1)/bin $(1)/share/man/man1 $(1)/share/man/man8 $(1)/share/libkeepalive $(1)/share/doc/libkeepalive
+install -m 0755 $(3) $(1)/lib/libkeepalive.so
+install -m 0755 $(4) $(1)/bin/keepalive
+sed $(call prefixed,$(2)) scripts/man/keepalive.1 > $(1)/share/man/man1/keepalive.1
+sed $(call prefixed,$(2)) scripts/man/libkeepalive.8 > $(1)/share/man/man8/libkeepalive.8
+sed $(call prefixed,$(2)) scripts/systemd/keepalive.conf > $(1)/share/libkeepalive/systemd-keepalive.conf
+install -m 0644 scripts/keepalive.conf.example $(1)/share/libkeepalive/keepalive.conf.example
+install -m 0644 README.md $(1)/share/doc/libkeepalive/README.md
+install -m 0644 LICENSE $(1)/share/doc/libkeepalive/copyright
+endef
+# tarball NAME LIB BIN
+define tarball
+$(call stage,$(DIST).tmp/libkeepalive-$(VERSION)-$(1),/usr/local,$(2),$(3))
+install -m 0644 README.md LICENSE $(DIST).tmp/libkeepalive-$(VERSION)-$(1)/
+tar -C $(DIST).tmp --owner=0 --group=0 --numeric-owner --sort=name -czf $(DIST)/libkeepalive-$(VERSION)-$(1).tar.gz \
+	libkeepalive-$(VERSION)-$(1)
+endef
+# packages ARCH LIB BIN
+define packages
+$(call stage,$(DIST).tmp/$(1)/usr,/usr,$(2),$(3))
+gzip -9n $(DIST).tmp/$(1)/usr/share/man/man1/keepalive.1 $(DIST).tmp/$(1)/usr/share/man/man8/libkeepalive.8
+scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+endef
+
+dist: $(LIB) $(BIN) $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+	@[ "$(ARCH)" = amd64 ] || { echo "dist: builds on amd64 only (this is $(ARCH)): the native build is the amd64 one"; exit 1; }
+	scripts/deps dist
+	rm -rf $(DIST) $(DIST).tmp
+	mkdir -p $(DIST) $(DIST).tmp
+	$(call tarball,linux-amd64,$(LIB),$(BIN))
+	$(call tarball,linux-arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	$(call tarball,linux-amd64-musl,$(BUILD)/linux-amd64-musl/libkeepalive.so,$(BIN))
+	$(call packages,amd64,$(LIB),$(BIN))
+	$(call packages,arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	rm -rf $(DIST).tmp
+	missing=; for f in $(DIST_FILES); do [ -s $(DIST)/$$f ] || missing="$$missing $$f"; done; \
+	[ -z "$$missing" ] || { echo "dist: not built:$$missing"; exit 1; }
+	ls -l $(DIST)
+
+# The Debian package alone is part of dist now.
+deb: dist
 
 clean:
 	rm -rf $(BUILD)
