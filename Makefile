@@ -78,7 +78,7 @@ $(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go"
 BULLSEYE := $(BUILD)/bullseye
 PORTABLE_ENV := KEEPALIVE_LIB_ARM64=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
 	KEEPALIVE_LIB_MUSL=$(CURDIR)/$(BUILD)/linux-amd64-musl/libkeepalive.so \
-	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE)
+	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE) KEEPALIVE_DIST=$(CURDIR)/$(BUILD)/dist
 portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done
 	scripts/deps cross portable
 	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE); \
@@ -90,7 +90,7 @@ demo: deps $(LIB)
 deps:
 	scripts/deps
 
-test: deps $(LIB) $(BIN) portable
+test: deps $(LIB) $(BIN) portable dist
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
