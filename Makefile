@@ -50,7 +50,8 @@ glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(TRIPLET_$(1))-gcc) --sysroot=$(CURD
 golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GO) build -trimpath -buildmode=c-shared \
 	-overlay $(OVERLAY) -ldflags "$(LDFLAGS)" -o $@ ./preload && rm -f $(@:.so=.h)
 
-$(SYSROOT)/%/.done: scripts/sysroot
+# A cache: `make clean` (or removing the directory) renews it.
+$(SYSROOT)/%/.done:
 	scripts/sysroot $* $(SYSROOT)/$*
 
 $(LIB): $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/$(ARCH)/.done
@@ -177,8 +178,9 @@ dist: $(LIB) $(BIN) $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
 	[ -z "$$missing" ] || { echo "dist: not built:$$missing"; exit 1; }
 	ls -l $(DIST)
 
-# The Debian package alone is part of dist now.
+# The native Debian package, made by dist, also where it always was.
 deb: dist
+	cp $(DIST)/libkeepalive_$(VERSION)_$(ARCH).deb $(BUILD)/
 
 clean:
 	rm -rf $(BUILD)
