@@ -196,14 +196,17 @@ func (b bullseye) run(t *testing.T, preload string, env []string, args ...string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// env -i inside the root: nothing of this machine's environment, and
-	// LD_PRELOAD reaches only the program, not chroot or env.
-	all := []string{b.root, "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	// A /proc of its own, in a mount namespace that ends with the run, so
+	// nothing is left mounted. env -i inside the root: nothing of this
+	// machine's environment, and LD_PRELOAD reaches only the program, not
+	// chroot or env.
+	all := []string{"--mount", "--propagation", "private", "sh", "-c", `mount -t proc proc "$0/proc" && exec chroot "$0" "$@"`,
+		b.root, "/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 	if preload != "" {
 		all = append(all, "LD_PRELOAD="+preload)
 	}
 	all = append(append(all, env...), args...)
-	return finish(t, exec.CommandContext(ctx, "chroot", all...), ctx)
+	return finish(t, exec.CommandContext(ctx, "unshare", all...), ctx)
 }
 
 // The amd64 library inside real Debian 11 programs: /bin/true (which links
@@ -268,8 +271,7 @@ func TestBullseye(t *testing.T) {
 		}
 	})
 
-	t.Run("python3", func(t *testing.T) {
-		script := `import socket
+	script := `import socket
 for fam in (socket.AF_INET, socket.AF_INET6):
     s = socket.socket(fam, socket.SOCK_STREAM)
     g = lambda lvl, opt: s.getsockopt(lvl, opt)
@@ -277,6 +279,7 @@ for fam in (socket.AF_INET, socket.AF_INET6):
         g(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), g(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
         g(socket.IPPROTO_TCP, socket.TCP_KEEPCNT), g(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)))
 print("PASS")`
+	t.Run("python3", func(t *testing.T) {
 		control := b.run(t, "", tuned, "python3", "-c", script)
 		passed(t, "python3 control", control)
 		shim := b.run(t, ka, tuned, "python3", "-c", script)
@@ -294,6 +297,28 @@ print("PASS")`
 		if got["ka"] != "1" || got["idle"] != "10" || got["cnt"] != kernel["cnt"] {
 			t.Errorf("python3 with KEEPCNT=abc: want keepalive on, idle 10 and the kernel's count %s; got %v", kernel["cnt"], got)
 		}
+	})
+
+	// The .deb installs on Debian 11, and its command finds the installed
+	// library by itself. Removed again, so the cached root stays as made.
+	t.Run("deb", func(t *testing.T) {
+		debs, _ := filepath.Glob(filepath.Join(portableEnv(t, "KEEPALIVE_DIST", "the .deb on Debian 11"), "*_amd64.deb"))
+		if len(debs) != 1 {
+			t.Fatalf("want one *_amd64.deb, have %v", debs)
+		}
+		data, err := os.ReadFile(debs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(copies, "libkeepalive.deb"), data, 0o644)
+		t.Cleanup(func() { b.run(t, "", nil, "dpkg", "--purge", "libkeepalive") })
+		if r := b.run(t, "", nil, "dpkg", "-i", in("libkeepalive.deb")); r.status != 0 {
+			t.Fatalf("dpkg -i on Debian 11:\n%s", r)
+		}
+		r := b.run(t, "", nil, "/usr/bin/keepalive", "--idle", "10", "--interval", "5", "--count", "3", "--user-timeout", "3",
+			"--", "python3", "-c", script)
+		passed(t, "keepalive -- python3", r)
+		wantTuned(t, "AF_INET", line(r.stdout, "AF_INET"), "3000")
 	})
 
 	t.Run("driver", func(t *testing.T) {
