@@ -3,20 +3,31 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 GO ?= go
-GOROOT := $(shell $(GO) env GOROOT)
 BUILD := build
+# The Go that builds: the installed one, or the one GOTOOLCHAIN names (from
+# the environment or this command line; GOTOOLCHAIN=go1.27.3 make build).
+# `go build -overlay` will not replace files beneath GOMODCACHE, where
+# GOTOOLCHAIN puts the toolchains it fetches, so such a toolchain builds from
+# a copy of itself outside it, made once under build/.
+GOINFO := $(shell $(if $(GOTOOLCHAIN),GOTOOLCHAIN=$(GOTOOLCHAIN)) $(GO) env GOROOT GOMODCACHE GOVERSION)
+GOVERSION := $(word 3,$(GOINFO))
+ifeq ($(filter $(word 2,$(GOINFO))/%,$(word 1,$(GOINFO))),)
+GOROOT := $(word 1,$(GOINFO))
+GOCMD := $(GO)
+else
+GOROOT := $(CURDIR)/build/goroot-$(GOVERSION)
+GOCMD := GOROOT=$(GOROOT) GOTOOLCHAIN=local $(GOROOT)/bin/go
+endif
+# Holds the Go version and root, and changes only when they do: switching
+# toolchains rebuilds everything.
+GOSTAMP := $(BUILD)/go-toolchain
 LIB := $(BUILD)/libkeepalive.so
 OVERLAY := $(BUILD)/_overlay/overlay.json
-# Runtime defaults (GODEBUG, which a host's own GODEBUG can still override):
-# asynchronous preemption off, which keeps SIGURG blockable on the runtime's
-# threads (the library runs no goroutines worth preempting); no
-# cgroup-derived GOMAXPROCS and no periodic update of it, which would keep
-# two descriptors of the host's open for the life of the process.
 # The version script keeps every symbol but the wrapped calls inside the
-# library; -z now resolves all of them at load, so nothing the runtime's
-# thread calls can wait on the dynamic loader's lock (see preload/README.md).
-LDFLAGS := -s -w -X=runtime.godebugDefault=asyncpreemptoff=1,containermaxprocs=0,updatemaxprocs=0 \
-	-extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-z,now'
+# library: the runtime's C symbols can neither interpose on a host's own nor
+# collide with another Go library in the same process. The Go runtime never
+# starts in a host (scripts/gen-overlay), so it needs no GODEBUG defaults.
+LDFLAGS := -s -w -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -25,15 +36,25 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build cross portable dist demo deps test fuzz bench install uninstall deb clean
+.PHONY: all build cross portable dist demo deps test test-safety fuzz bench install uninstall deb clean FORCE
 all: build demo
 
 build: $(LIB) $(BIN)
 
-$(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+$(GOSTAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(GOVERSION) $(GOROOT)' | cmp -s - $@ || echo '$(GOVERSION) $(GOROOT)' > $@
 
-$(OVERLAY): scripts/gen-overlay
+$(CURDIR)/build/goroot-%/VERSION:
+	rm -rf $(@D) $(@D).tmp
+	cp -a $(word 1,$(GOINFO)) $(@D).tmp
+	chmod -R u+w $(@D).tmp
+	mv $(@D).tmp $(@D)
+
+$(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
+	CGO_ENABLED=0 $(GOCMD) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+
+$(OVERLAY): scripts/gen-overlay $(GOSTAMP) $(GOROOT)/VERSION
 	scripts/gen-overlay $(GOROOT) $(BUILD)/_overlay
 
 # Every glibc build links against Debian 11's libc (scripts/sysroot), so it
@@ -41,13 +62,13 @@ $(OVERLAY): scripts/gen-overlay
 # there up. The -L flags keep gcc from linking the machine's own libc behind
 # the sysroot's back. -ldl: before glibc 2.34 dlsym, dlerror and dladdr live
 # in libdl.so.2, which a host such as /bin/true does not load itself.
-SYSROOT := $(BUILD)/sysroot
+SYSROOT := build/sysroot
 TRIPLET_amd64 := x86_64-linux-gnu
 TRIPLET_arm64 := aarch64-linux-gnu
 glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(TRIPLET_$(1))-gcc) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
 	-L$(CURDIR)/$(SYSROOT)/$(1)/usr/lib/$(TRIPLET_$(1)) -L$(CURDIR)/$(SYSROOT)/$(1)/lib/$(TRIPLET_$(1))
 # golib GOARCH CC CGO_LDFLAGS: the library's one recipe, for every target.
-golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GO) build -trimpath -buildmode=c-shared \
+golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GOCMD) build -trimpath -buildmode=c-shared \
 	-overlay $(OVERLAY) -ldflags "$(LDFLAGS)" -o $@ ./preload && rm -f $(@:.so=.h)
 
 # A cache: `make clean` (or removing the directory) renews it.
@@ -70,13 +91,13 @@ $(BUILD)/linux-amd64-musl/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile
 	scripts/deps cross
 	$(call golib,amd64,musl-gcc,)
 
-$(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum
-	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+$(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
+	CGO_ENABLED=0 GOARCH=arm64 $(GOCMD) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
 
 # What test/portable_test.go runs them in: qemu-user for arm64, musl-gcc
 # drivers, and a Debian 11 root (debootstrap, root only; about a minute and
 # 250 MB, cached) for the amd64 library in real bullseye programs.
-BULLSEYE := $(BUILD)/bullseye
+BULLSEYE := build/bullseye
 PORTABLE_ENV := KEEPALIVE_LIB_ARM64=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
 	KEEPALIVE_LIB_MUSL=$(CURDIR)/$(BUILD)/linux-amd64-musl/libkeepalive.so \
 	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE) KEEPALIVE_DIST=$(CURDIR)/$(BUILD)/dist
@@ -92,20 +113,38 @@ deps:
 	scripts/deps
 
 test: deps $(LIB) $(BIN) portable dist
-	$(GO) vet ./...
+	$(GOCMD) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
-	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GO) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
+	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
+	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
-# The differential fuzz tests of the C and Go readers, FUZZTIME each.
+# The host-safety tests alone, for a second toolchain in CI:
+# GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
+SAFETY := ForkAndThreads DoubleForkDaemon Setuid Spawn NoDescriptorsHeld Dlopen CrashStatus SecureExecution \
+	SignalDaemons SigchldSignalfd TimeoutCommand NoRuntimeThreads SignalDispositions \
+	RuntimeMakesNoDescriptors ResidualLimits EarlySockets InetdService ClosedStderr StderrPipes \
+	BadValueUnderLimits HostileConfigFiles AcceptTinyAddressBuffer ArgcZero ReportToSyslog
+space := $() $()
+test-safety: deps $(LIB) $(BIN)
+	$(GOCMD) version $(LIB)
+	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./test \
+		-run '^Test($(subst $(space),|,$(strip $(SAFETY))))$$' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
+
+# The differential fuzz tests of the C and Go readers and messages,
+# FUZZTIME each, first as they are, then with the C parser built under
+# AddressSanitizer and UndefinedBehaviorSanitizer (any report aborts).
 FUZZTIME ?= 60s
+SANITIZE := CGO_CFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover=all" CGO_LDFLAGS="-fsanitize=undefined"
 fuzz:
-	$(GO) test ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
+	$(GOCMD) test ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
+	$(GOCMD) test ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
+	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
+	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
 
 # Costs, side by side in one run: see README's "Costs".
 bench: deps $(LIB)
-	$(GO) run ./test/bench -lib $(LIB) -rounds 11
-	$(GO) test ./shim -run '^$$' -bench . -benchtime 20000x
+	$(GOCMD) run ./test/bench -lib $(LIB) -rounds 11
+	$(GOCMD) test ./shim -run '^$$' -bench . -benchtime 20000x
 
 # The library, the command, man pages, a systemd drop-in example and an
 # example /etc/keepalive.conf.

@@ -80,7 +80,7 @@ static void say(int fd, int domain, int protocol, const char *how, const struct 
 		put(&l, "; refused:");
 		put(&l, refused->buf);
 	}
-	ka_write_line(l.buf);
+	ka_write_line(l.buf, 1);
 }
 
 static void note(struct line *l, const char *label, int r, int v)
@@ -99,7 +99,7 @@ static void note(struct line *l, const char *label, int r, int v)
 static void apply(const struct ka_settings *s, int fd, struct line *ok, struct line *refused)
 {
 	int on = 1;
-	int r = setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+	int r = ka_setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 	if (ok)
 		note(r == 0 ? ok : refused, "SO_KEEPALIVE", r, on);
 	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
@@ -108,7 +108,7 @@ static void apply(const struct ka_settings *s, int fd, struct line *ok, struct l
 		/* An option the kernel refuses for this kind of socket (MPTCP and
 		 * TCP_USER_TIMEOUT) is skipped; the others still apply. */
 		int v = (int)s->cfg.value[options[i].var];
-		r = setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		r = ka_setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
 		if (ok)
 			note(r == 0 ? ok : refused, options[i].label, r, v);
 	}
@@ -124,9 +124,85 @@ __attribute__((noinline)) static void configure_debug(const struct ka_settings *
 	say(fd, domain, protocol, how, &ok, &refused);
 }
 
+/* The descriptors the library configured, for KEEPALIVE=force: one bit
+ * each, the first KA_TRACKED of them (a higher one is not forced). A bit
+ * outlives its socket; ka_keeps checks that the descriptor is still a TCP
+ * socket with keepalive on before it keeps anything. */
+#define KA_TRACKED 65536
+static unsigned char configured[KA_TRACKED / 8];
+
+static void mark(int fd)
+{
+	if (fd >= 0 && fd < KA_TRACKED)
+		__atomic_or_fetch(&configured[fd / 8], (unsigned char)(1u << (fd % 8)), __ATOMIC_RELAXED);
+}
+
+static int marked(int fd)
+{
+	return fd >= 0 && fd < KA_TRACKED && (__atomic_load_n(&configured[fd / 8], __ATOMIC_RELAXED) >> (fd % 8)) & 1;
+}
+
+/* The options force keeps, and the variable each comes from (-1 for
+ * SO_KEEPALIVE, which stays on). */
+static int kept_var(int level, int name)
+{
+	if (level == SOL_SOCKET && name == SO_KEEPALIVE)
+		return -1;
+	if (level != IPPROTO_TCP)
+		return -2;
+	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++)
+		if (options[i].name == name)
+			return options[i].var;
+	return -2;
+}
+
+int ka_keeps(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct ka_settings scratch;
+	const struct ka_settings *s = ka_get(&scratch);
+	if (!s->forced || !marked(fd))
+		return 0;
+	int var = kept_var(level, name);
+	if (var == -2 || (var >= 0 && s->cfg.state[var] != KA_OK))
+		return 0;
+	int saved = errno;
+	int on = 0, domain = 0, type = 0, protocol = 0;
+	socklen_t n = sizeof on;
+	int ours = getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && on;
+	n = sizeof domain;
+	ours = ours && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n) == 0;
+	n = sizeof type;
+	ours = ours && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) == 0;
+	n = sizeof protocol;
+	ours = ours && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n) == 0 && ka_wants(domain, type, protocol);
+	if (ours && s->debug) {
+		struct line l = {.n = 0, .buf = ""};
+		put(&l, "libkeepalive: setsockopt fd ");
+		put_num(&l, fd);
+		put(&l, var < 0 ? " SO_KEEPALIVE=" : " ");
+		if (var >= 0) {
+			for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++)
+				if (options[i].var == var)
+					put(&l, options[i].label);
+			put(&l, "=");
+		}
+		put_num(&l, val && len >= (socklen_t)sizeof(int) ? *(const int *)val : -1);
+		put(&l, " not made: KEEPALIVE=force keeps ");
+		put(&l, var < 0 ? "SO_KEEPALIVE=1" : ka_rules[var].var);
+		if (var >= 0) {
+			put(&l, "=");
+			put_num(&l, s->cfg.value[var]);
+		}
+		ka_write_line(l.buf, 1);
+	}
+	errno = saved;
+	return ours;
+}
+
 void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol, const char *how)
 {
 	int saved = errno;
+	mark(fd);
 	if (s->debug)
 		configure_debug(s, fd, domain, protocol, how);
 	else
@@ -134,7 +210,7 @@ void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol,
 	errno = saved;
 }
 
-void ka_accepted(int fd, int family)
+void ka_accepted(int listener, int fd, int family)
 {
 	if (family != -1 && family != AF_INET && family != AF_INET6)
 		return;
@@ -156,6 +232,8 @@ void ka_accepted(int fd, int family)
 		getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n);
 		if (ka_wants(domain, type, protocol))
 			ka_configure(s, fd, domain, protocol, "accept");
+	} else if (on && marked(listener)) {
+		mark(fd); /* inherited the library's settings from its listener */
 	}
 	errno = saved;
 }

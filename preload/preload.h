@@ -1,6 +1,7 @@
-/* The C half of libkeepalive: everything that runs inside the host's own
- * calls (socket, accept, accept4) and before the Go runtime starts. See
- * README.md in this directory for why it is C. */
+/* libkeepalive's working part, all of it C: the host's own calls (socket,
+ * accept, accept4), the settings and the report of a bad one. The Go runtime
+ * of the c-shared build never starts inside a host. See README.md in this
+ * directory for why. */
 #ifndef KA_PRELOAD_H
 #define KA_PRELOAD_H
 
@@ -11,9 +12,10 @@
 /* What the environment asked for, as the per-socket path uses it. */
 struct ka_settings {
 	int enabled; /* KEEPALIVE is not off */
+	int forced;  /* KEEPALIVE=force: the operator's values over the program's */
 	int debug;   /* KEEPALIVE_DEBUG is on and the process is not secure */
-	int report;  /* something for the Go side to tell the user */
-	int file_problems; /* of them, in the configuration file */
+	int report;  /* something to tell the user, once, at load */
+	int secure_debug; /* KEEPALIVE_DEBUG asked for in a secure process */
 	struct ka_config cfg;
 };
 
@@ -31,28 +33,37 @@ KA_HIDDEN void ka_configure(const struct ka_settings *s, int fd, int domain, int
 /* ka_accepted configures a socket returned by accept/accept4 unless it
  * already inherited keepalive from its listener; family is the peer
  * address's, or -1 when unknown. */
-KA_HIDDEN void ka_accepted(int fd, int family);
+KA_HIDDEN void ka_accepted(int listener, int fd, int family);
 
 /* ka_real returns libc's symbol name (the next one in the search order),
  * resolved once. */
 KA_HIDDEN void *ka_real(int which);
-enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_NUM_REAL };
+enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_REAL_SETSOCKOPT, KA_NUM_REAL };
 
-/* ka_write_line writes a line to stderr with write(2). */
-KA_HIDDEN void ka_write_line(const char *s);
+/* ka_setsockopt is the real setsockopt, for the library's own calls (the
+ * name setsockopt is ours, for KEEPALIVE=force). */
+KA_HIDDEN int ka_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 
-/* The configuration file: its path, and its text read into text (at most
- * cap bytes); returns 0 or the errno of open. */
+/* ka_keeps: under KEEPALIVE=force, is this setsockopt call one that would
+ * change an option the library set on fd? It then says so (debug) and the
+ * caller returns success without making it. */
+KA_HIDDEN int ka_keeps(int fd, int level, int name, const void *val, socklen_t len);
+
+/* ka_write_line writes one line for the user where it cannot harm the
+ * host (output.c): a debug line is dropped when descriptor 2 is not safe to
+ * write, any other line then goes to syslog. */
+KA_HIDDEN void ka_write_line(const char *s, int debug);
+
+/* ka_output_init looks at descriptor 2 as the process starts. */
+KA_HIDDEN void ka_output_init(void);
+
+/* The configuration file's path, and the file as the settings read it
+ * (NULL before they are read). */
 KA_HIDDEN const char *ka_config_path(void);
-KA_HIDDEN int ka_config_text(char *text, size_t cap, size_t *n);
+struct ka_source;
+KA_HIDDEN const struct ka_source *ka_source(void);
 
-/* For Go's report: the file as the constructor read it, before the runtime
- * started, so that the runtime opens no file while the host runs. */
-const char *ka_report_file(size_t *n, int *err);
-
-/* Called by Go's init when it has printed its report. */
-void ka_reported(void);
 /* 1 in a secure-execution process (setuid, setgid, capabilities). */
-int ka_secure(void);
+KA_HIDDEN int ka_secure(void);
 
 #endif

@@ -1,52 +1,34 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../shim/cparse/file.h"
+#include "../shim/cparse/report.h"
 #include "preload.h"
 
 static struct ka_settings settings;
 static int settings_state; /* 0 unread, 1 being written, 2 ready */
 
+/* The configuration file as it was read for the settings, kept for the
+ * report: the file is opened and read once per process. */
+static char file_text[KA_FILE_MAX + 1];
+static struct ka_source file_source;
+
 static const char *lookup(const char *name) { return getenv(name); }
+
+static const char *named_path(void)
+{
+	const char *path = ka_secure() ? NULL : getenv(KA_CONFIG_VAR);
+	return path && *path ? path : NULL;
+}
 
 const char *ka_config_path(void)
 {
-	const char *path = ka_secure() ? NULL : getenv(KA_CONFIG_VAR);
-	return path && *path ? path : KA_DEFAULT_FILE;
-}
-
-int ka_config_text(char *text, size_t cap, size_t *n)
-{
-	*n = 0;
-	int fd = open(ka_config_path(), O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	for (;;) {
-		ssize_t r = read(fd, text + *n, cap - *n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || (*n += (size_t)r) == cap)
-			break;
-	}
-	close(fd);
-	return 0;
-}
-
-/* read_file reads the configuration file into f; a missing file is an empty
- * one, an unreadable one a problem to report. */
-static void read_file(struct ka_file *f)
-{
-	char text[KA_FILE_MAX + 1];
-	size_t n;
-	int err = ka_config_text(text, sizeof text, &n);
-	ka_file_parse(f, text, n);
-	if (err != 0 && err != ENOENT)
-		f->problems++;
+	const char *path = named_path();
+	return path ? path : KA_DEFAULT_FILE;
 }
 
 /* excluded: is this program on the file's exclude list, by the name it was
@@ -55,7 +37,8 @@ static int excluded(const char *list)
 {
 	if (list == NULL)
 		return 0;
-	if (ka_excluded(list, program_invocation_short_name))
+	/* NULL when argv[0] is (kernels before 5.18 allow argc == 0). */
+	if (program_invocation_short_name && ka_excluded(list, program_invocation_short_name))
 		return 1;
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -66,24 +49,49 @@ static int excluded(const char *list)
 	return ka_excluded(list, base ? base + 1 : exe);
 }
 
-static void read_settings(struct ka_settings *s)
+/* read_settings reads the file (into text, described by src) and the
+ * environment. Out of line: its buffers must not weigh on the frame of
+ * every socket() call, which may run on a small signal stack. */
+__attribute__((noinline)) static void read_settings(struct ka_settings *s, struct ka_source *src, char *text)
 {
 	int saved = errno;
 	struct ka_file f;
-	read_file(&f);
+	src->path = ka_config_path();
+	src->named = named_path() != NULL;
+	src->text = text;
+	src->err = ka_file_read(src->path, text, KA_FILE_MAX + 1, &src->n, &src->kind);
+	ka_file_parse(&f, text, src->n);
 	int report = ka_config_merge(&s->cfg, &f, lookup);
-	s->file_problems = f.problems;
+	report |= src->kind != 0 || (src->err != 0 && (src->err != ENOENT || src->named));
 	const struct ka_config *c = &s->cfg;
 	if (excluded(f.exclude)) {
-		s->enabled = s->debug = s->report = 0;
+		s->enabled = s->forced = s->debug = s->report = s->secure_debug = 0;
 		errno = saved;
 		return;
 	}
 	s->enabled = !(c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == 0);
+	s->forced = c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == KA_FORCE;
 	int debug = c->state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && c->value[KA_VAR_KEEPALIVE_DEBUG] == 1;
 	s->debug = debug && !ka_secure();
-	s->report = report || (debug && !s->debug);
+	s->secure_debug = debug && !s->debug;
+	s->report = report || s->secure_debug;
 	errno = saved;
+}
+
+__attribute__((noinline)) static const struct ka_settings *first_read(struct ka_settings *scratch)
+{
+	char text[KA_FILE_MAX + 1];
+	struct ka_source src;
+	read_settings(scratch, &src, text);
+	int unread = 0;
+	if (__atomic_compare_exchange_n(&settings_state, &unread, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		settings = *scratch;
+		memcpy(file_text, text, src.n);
+		file_source = src;
+		file_source.text = file_text;
+		__atomic_store_n(&settings_state, 2, __ATOMIC_RELEASE);
+	}
+	return scratch;
 }
 
 /* The environment does not change under us in any way we honour: settings
@@ -93,16 +101,15 @@ const struct ka_settings *ka_get(struct ka_settings *scratch)
 {
 	if (__atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) == 2)
 		return &settings;
-	read_settings(scratch);
-	int unread = 0;
-	if (__atomic_compare_exchange_n(&settings_state, &unread, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		settings = *scratch;
-		__atomic_store_n(&settings_state, 2, __ATOMIC_RELEASE);
-	}
-	return scratch;
+	return first_read(scratch);
 }
 
-static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4"};
+const struct ka_source *ka_source(void)
+{
+	return __atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) == 2 ? &file_source : NULL;
+}
+
+static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4", "setsockopt"};
 static void *real_fns[KA_NUM_REAL];
 static int real_state[KA_NUM_REAL]; /* 0 unresolved, 1 resolved (maybe NULL) */
 
@@ -113,7 +120,7 @@ static void say_unresolved(const char *name, const char *why)
 	strcat(line, "() after this library (");
 	strncat(line, why ? why : "unknown reason", 300);
 	strcat(line, "); calling the kernel directly");
-	ka_write_line(line);
+	ka_write_line(line, 0);
 }
 
 /* Resolution happens in our first constructor, before the host can have a
@@ -136,17 +143,4 @@ void *ka_real(int which)
 	__atomic_store_n(&real_state[which], 1, __ATOMIC_RELEASE);
 	errno = saved;
 	return fn;
-}
-
-void ka_write_line(const char *s)
-{
-	size_t n = strlen(s);
-	char buf[1024];
-	if (n > sizeof buf - 1)
-		n = sizeof buf - 1;
-	memcpy(buf, s, n);
-	buf[n++] = '\n';
-	/* One write, so that lines of concurrent processes do not interleave. */
-	ssize_t r = write(STDERR_FILENO, buf, n);
-	(void)r;
 }

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -14,7 +13,7 @@ import (
 // Config is what the environment asks for. Its env tags name the variables
 // of Rules, in the same order (TestConfigMatchesRules).
 type Config struct {
-	Keepalive   Switch  `env:"KEEPALIVE"`
+	Keepalive   Mode    `env:"KEEPALIVE"`
 	Idle        Seconds `env:"KEEPIDLE"`
 	Intvl       Seconds `env:"KEEPINTVL"`
 	Cnt         Probes  `env:"KEEPCNT"`
@@ -29,51 +28,44 @@ func (c *Config) Settings() [NumVars]Setting {
 }
 
 // Enabled reports whether sockets are to be touched at all.
-func (c *Config) Enabled() bool { return !c.Keepalive.Set || c.Keepalive.Value == 1 }
+func (c *Config) Enabled() bool { return !c.Keepalive.Set || c.Keepalive.Value != 0 }
 
-// Problem is one variable whose value was not accepted.
+// Forced reports whether KEEPALIVE=force keeps the operator's values over
+// the program's own.
+func (c *Config) Forced() bool { return c.Keepalive.Set && c.Keepalive.Value == Force }
+
+// Problem is one value, line or file the library could not accept.
 type Problem struct {
-	Var   int    // index into Rules; -1 for a line of the file that is not a setting
-	Where string // "" for the environment; the file, or file:line
-	Value string
+	Var   int    // index into Rules; -1 for the file itself or one of its lines
+	Path  string // the file; "" for the environment
+	Line  int    // the file's line; 0 for the whole file
+	Value string // the value refused, when Var >= 0
 	Err   error
 }
 
-// maxShown bounds how much of a bad value a message repeats.
-const maxShown = 64
-
-// Message is the line printed for the problem: the variable, the value, what
-// is accepted and what was done instead.
+// Message is the line printed for the problem: for a value, the variable,
+// the value, what is accepted and what was done instead.
 func (p Problem) Message() string {
 	where := ""
-	if p.Where != "" {
-		where = p.Where + ": "
-	}
-	v := p.Value
-	cut := ""
-	if len(v) > maxShown {
-		v, cut = v[:maxShown], "..."
+	if p.Path != "" {
+		where = ShowPath(p.Path)
+		if p.Line > 0 {
+			where += ":" + strconv.Itoa(p.Line)
+		}
 	}
 	if p.Var < 0 {
-		if p.Value == "" {
-			return fmt.Sprintf("libkeepalive: %s %v", p.Where, p.Err)
-		}
-		return fmt.Sprintf("libkeepalive: %s%s%s %v", where, strconv.Quote(v), cut, p.Err)
+		return Prefix + where + " " + p.Err.Error()
+	}
+	if where != "" {
+		where += ": "
 	}
 	r := Rules[p.Var]
-	return fmt.Sprintf("libkeepalive: %s%s=%s%s is %v: want %s; %s",
-		where, r.Var, strconv.Quote(v), cut, p.Err, r.Want, r.Instead)
+	return Prefix + where + r.Var + "=" + showValue(p.Value) + " is " + p.Err.Error() + ": want " + r.Want + "; " + r.Instead
 }
 
 // sortProblems puts problems in the order of the file's lines.
 func sortProblems(ps []Problem) {
-	slices.SortStableFunc(ps, func(a, b Problem) int { return lineOf(a.Where) - lineOf(b.Where) })
-}
-
-func lineOf(where string) int {
-	i := strings.LastIndexByte(where, ':')
-	n, _ := strconv.Atoi(where[i+1:])
-	return n
+	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
 }
 
 // fieldVar maps a Config field name to its index in Rules.

@@ -42,6 +42,9 @@ var cases = []struct {
 	{shim.VarKeepalive, "True", ok(1)},
 	{shim.VarKeepalive, "1", ok(1)},
 	{shim.VarKeepalive, "skip", invalid},
+	{shim.VarKeepalive, "force", ok(2)},
+	{shim.VarKeepalive, "FORCE", ok(2)},
+	{shim.VarDebug, "force", invalid},
 	{shim.VarKeepalive, "yeſ", invalid}, // Unicode folds ſ to s; we do not
 	{shim.VarKeepalive, " off", invalid},
 	{shim.VarKeepalive, "00", invalid},
@@ -134,9 +137,9 @@ func TestMessages(t *testing.T) {
 	}{
 		{"KEEPIDLE", "abc", `libkeepalive: KEEPIDLE="abc" is not a number or a duration: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`},
 		{"KEEPCNT", "500", `libkeepalive: KEEPCNT="500" is out of range: want a number of probes from 1 to 127; keeping the kernel's TCP_KEEPCNT`},
-		{"KEEPALIVE", "skip", `libkeepalive: KEEPALIVE="skip" is not an on/off word: want on or off (on/off, yes/no, true/false, 1/0, any case); keepalive stays on`},
+		{"KEEPALIVE", "skip", `libkeepalive: KEEPALIVE="skip" is not an on/off word: want on, off or force (on/off, yes/no, true/false, 1/0, force, any case); keepalive stays on`},
 		{"KEEPIDLE", "1500ms", `libkeepalive: KEEPIDLE="1500ms" is not a whole number of the unit: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`},
-		{"KEEPINTVL", "5\n6", `libkeepalive: KEEPINTVL="5\n6" is not a number or a duration: want whole seconds from 1 to 32767, as a number (60) or a duration (1m); keeping the kernel's TCP_KEEPINTVL`},
+		{"KEEPINTVL", "5\n6", `libkeepalive: KEEPINTVL="5\x0a6" is not a number or a duration: want whole seconds from 1 to 32767, as a number (60) or a duration (1m); keeping the kernel's TCP_KEEPINTVL`},
 	} {
 		_, probs := shim.Load(map[string]string{tc.env: tc.text})
 		if len(probs) != 1 {
@@ -224,13 +227,49 @@ func FuzzConfig(f *testing.F) {
 		if (want{st, val}) != got {
 			t.Fatalf("%s=%q: Go %+v, C %v %d", shim.Rules[v].Var, text, got, st, val)
 		}
-		for _, p := range probs {
+		env := make([]string, shim.NumVars)
+		env[v] = text
+		cLines := cparse.Report(nil, env)
+		if len(cLines) != len(probs) {
+			t.Fatalf("%s=%q: Go %d problems, C %d lines %q", shim.Rules[v].Var, text, len(probs), len(cLines), cLines)
+		}
+		for i, p := range probs {
 			m := p.Message()
-			if strings.ContainsAny(m, "\n\r") || !strings.Contains(m, shim.Rules[v].Var+"=") {
+			if m != cLines[i] {
+				t.Fatalf("%s=%q: messages differ:\nGo %s\nC  %s", shim.Rules[v].Var, text, m, cLines[i])
+			}
+			if !printableASCII(m) || !strings.Contains(m, shim.Rules[v].Var+"=") {
 				t.Fatalf("message %q", m)
 			}
 		}
 	})
+}
+
+// printableASCII: nothing a message repeats can reach a terminal as a
+// control sequence.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// goReport is every line Go has for a file read as src and an environment.
+func goReport(path string, file []byte, env []string) []string {
+	environ := map[string]string{}
+	for i, v := range env {
+		if i < shim.NumVars {
+			environ[shim.Rules[i].Var] = v
+		}
+	}
+	_, probs := shim.LoadWith(environ, shim.ParseFile(path, file))
+	var lines []string
+	for _, p := range probs {
+		lines = append(lines, p.Message())
+	}
+	return lines
 }
 
 // goMerged is what Go makes of a file and an environment, in cparse's terms.
@@ -316,8 +355,8 @@ func TestFileMessages(t *testing.T) {
 	}
 	want := []string{
 		`libkeepalive: /etc/keepalive.conf:1: KEEPIDLE="abc" is not a number or a duration: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`,
-		`libkeepalive: /etc/keepalive.conf:2: "FOO=1" is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE; line ignored`,
-		`libkeepalive: /etc/keepalive.conf:4: "KEEPCNT=4" sets KEEPCNT again; the earlier line 3 is ignored`,
+		`libkeepalive: /etc/keepalive.conf:2 is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE; line ignored`,
+		`libkeepalive: /etc/keepalive.conf:4 sets KEEPCNT again; the earlier line 3 is ignored`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -330,6 +369,7 @@ func FuzzFile(f *testing.F) {
 		env := append(tc.env, "", "", "", "", "", "")
 		f.Add([]byte(tc.file), env[0], env[1], env[2], env[3], env[4], env[5], "java")
 	}
+	f.Add([]byte("KEEPIDLE=\x1b]0;x\x07\nKEEPCNT=\xff\n\x1b[2J\n"), "", "\x1b[31m", "", "", "", "", "/etc/keep alive\n.conf")
 	f.Fuzz(func(t *testing.T, file []byte, e0, e1, e2, e3, e4, e5, name string) {
 		env := []string{e0, e1, e2, e3, e4, e5}
 		for _, e := range append(env, name) {
@@ -340,6 +380,20 @@ func FuzzFile(f *testing.F) {
 		g, c := goMerged(file, env, name), cMerged(file, env, name)
 		if g != c {
 			t.Fatalf("file %q env %q name %q:\nGo %+v\nC  %+v", file, env, name, g, c)
+		}
+		// The program name doubles as the file's path in the messages.
+		path := name
+		if path == "" {
+			path = "keepalive.conf"
+		}
+		gl, cl := goReport(path, file, env), cparse.Report(&cparse.Source{Path: path, Text: file}, env)
+		if strings.Join(gl, "\n") != strings.Join(cl, "\n") {
+			t.Fatalf("file %q env %q path %q: reports differ:\nGo:\n%s\nC:\n%s", file, env, path, strings.Join(gl, "\n"), strings.Join(cl, "\n"))
+		}
+		for _, l := range gl {
+			if !printableASCII(l) || !strings.HasPrefix(l, shim.Prefix) {
+				t.Fatalf("message %q", l)
+			}
 		}
 	})
 }

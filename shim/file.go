@@ -2,8 +2,8 @@ package shim
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -36,19 +36,18 @@ type File struct {
 // ParseFile reads content, the text of the file at path.
 func ParseFile(path string, content []byte) File {
 	f := File{Path: path, Values: map[string]string{}, line: map[string]int{}}
-	if len(content) > FileMax {
-		f.Problems = append(f.Problems, Problem{Var: -1, Where: path,
-			Err: fmt.Errorf("is longer than %d bytes; the whole file is ignored", FileMax)})
+	whole := func(err error) File {
+		f.Problems = append(f.Problems, Problem{Var: -1, Path: path, Err: err})
 		return f
 	}
+	if len(content) > FileMax {
+		return whole(fmt.Errorf(MsgTooLong, FileMax))
+	}
 	if bytes.IndexByte(content, 0) >= 0 {
-		f.Problems = append(f.Problems, Problem{Var: -1, Where: path,
-			Err: fmt.Errorf("holds a NUL byte; the whole file is ignored")})
-		return f
+		return whole(errors.New(MsgNUL))
 	}
 	exclude := ""
 	for i, raw := range strings.Split(string(content), "\n") {
-		where := path + ":" + strconv.Itoa(i+1)
 		l := strings.Trim(strings.TrimSuffix(raw, "\r"), " \t")
 		if l == "" || l[0] == '#' {
 			continue
@@ -60,13 +59,13 @@ func ParseFile(path string, content []byte) File {
 			known = known || r.Var == k
 		}
 		if !ok || !known {
-			f.Problems = append(f.Problems, Problem{Var: -1, Where: where, Value: l,
-				Err: fmt.Errorf("is not a setting: want KEY=VALUE with KEY one of %s; line ignored", fileKeys())})
+			f.Problems = append(f.Problems, Problem{Var: -1, Path: path, Line: i + 1,
+				Err: fmt.Errorf(MsgNotSetting, FileKeys())})
 			continue
 		}
 		if prev, again := f.line[k]; again {
-			f.Problems = append(f.Problems, Problem{Var: -1, Where: where, Value: l,
-				Err: fmt.Errorf("sets %s again; the earlier line %d is ignored", k, prev)})
+			f.Problems = append(f.Problems, Problem{Var: -1, Path: path, Line: i + 1,
+				Err: fmt.Errorf(MsgAgain, k, prev)})
 		}
 		f.line[k] = i + 1
 		if k == ExcludeVar {
@@ -79,7 +78,7 @@ func ParseFile(path string, content []byte) File {
 	for k, v := range f.Values {
 		_, probs := Load(map[string]string{k: v})
 		for _, p := range probs {
-			p.Where = path + ":" + strconv.Itoa(f.line[k])
+			p.Path, p.Line = path, f.line[k]
 			f.Problems = append(f.Problems, p)
 		}
 	}
@@ -87,7 +86,8 @@ func ParseFile(path string, content []byte) File {
 	return f
 }
 
-func fileKeys() string {
+// FileKeys lists the keys a file may set, for messages.
+func FileKeys() string {
 	var keys []string
 	for _, r := range Rules {
 		keys = append(keys, r.Var)

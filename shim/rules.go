@@ -25,7 +25,13 @@ const (
 	// KindMillis is kept in milliseconds: a plain number is seconds, a Go
 	// duration (2500ms) must be a whole number of milliseconds.
 	KindMillis
+	// KindMode is an on/off word, or force (2): keepalive on, and the
+	// operator's values kept over the program's own setsockopt calls.
+	KindMode
 )
+
+// Force is KEEPALIVE=force's value.
+const Force = 2
 
 // Rule is one variable of the contract.
 type Rule struct {
@@ -54,8 +60,8 @@ const (
 // (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT in include/net/tcp.h;
 // TCP_USER_TIMEOUT takes a non-negative int of milliseconds).
 var Rules = [NumVars]Rule{
-	VarKeepalive: {Var: "KEEPALIVE", Kind: KindSwitch, Min: 0, Max: 1,
-		Want:    "on or off (on/off, yes/no, true/false, 1/0, any case)",
+	VarKeepalive: {Var: "KEEPALIVE", Kind: KindMode, Min: 0, Max: Force,
+		Want:    "on, off or force (on/off, yes/no, true/false, 1/0, force, any case)",
 		Instead: "keepalive stays on"},
 	VarIdle: {Var: "KEEPIDLE", Kind: KindSeconds, Min: 1, Max: 32767,
 		Want:    "whole seconds from 1 to 32767, as a number (600) or a duration (10m)",

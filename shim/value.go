@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"errors"
 	"time"
 )
 
@@ -15,6 +14,9 @@ type Setting struct {
 // Switch is an on/off word.
 type Switch struct{ Setting }
 
+// Mode is KEEPALIVE: an on/off word, or force.
+type Mode struct{ Setting }
+
 // Seconds is a keepalive timer (TCP_KEEPIDLE, TCP_KEEPINTVL).
 type Seconds struct{ Setting }
 
@@ -24,19 +26,28 @@ type Probes struct{ Setting }
 // Millis is TCP_USER_TIMEOUT.
 type Millis struct{ Setting }
 
-// Reasons a value is refused. They only shape the message: C and Go must
-// agree on whether a value is accepted, not on why it is not.
+// Reasons a value is refused: C gives the same ones (KA_WHY_*), and the
+// message names it.
 var (
-	errWord     = errors.New("not an on/off word")
-	errNumber   = errors.New("not a number")
-	errSyntax   = errors.New("not a number or a duration")
-	errRange    = errors.New("out of range")
-	errFraction = errors.New("not a whole number of the unit")
+	errWord     error = reason(WhyWord)
+	errNumber   error = reason(WhyNumber)
+	errSyntax   error = reason(WhySyntax)
+	errRange    error = reason(WhyRange)
+	errFraction error = reason(WhyFraction)
 )
 
 func (s *Switch) UnmarshalText(b []byte) error {
 	v, err := parseSwitch(string(b))
 	s.Set, s.Value = err == nil, v
+	return err
+}
+
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := parseSwitch(string(b))
+	if err != nil && equalASCIIFold(string(b), "force") {
+		v, err = Force, nil
+	}
+	m.Set, m.Value = err == nil, v
 	return err
 }
 

@@ -209,6 +209,8 @@ func TestInstall(t *testing.T) {
 		rng := fmt.Sprintf("%d to %d", r.Min, r.Max)
 		if r.Kind == shim.KindSwitch {
 			rng = "on or off"
+		} else if r.Kind == shim.KindMode {
+			rng = "on, off or force"
 		} else if r.Kind == shim.KindMillis {
 			rng = fmt.Sprintf("%d to %d", r.Min, r.Max/1000)
 		}

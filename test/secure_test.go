@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/libkeepalive/libkeepalive/shim"
 )
 
 // In a secure-execution process (here setgid) glibc loads a preload only
@@ -52,7 +54,7 @@ func TestSecureExecution(t *testing.T) {
 		t.Fatalf("the set-user-ID preload was not loaded into the setgid program (%v); stderr %q", s, errb.String())
 	}
 	wantTuned(t, "setgid inet_stream", s, "3000")
-	want := "libkeepalive: KEEPALIVE_DEBUG=1 is ignored in a setuid, setgid or file-capability process; debug lines stay off"
+	want := shim.MsgSecureDebug
 	if got := strings.TrimSpace(errb.String()); got != want {
 		t.Errorf("stderr %q, want only %q", got, want)
 	}

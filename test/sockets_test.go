@@ -223,25 +223,3 @@ func TestDebugLines(t *testing.T) {
 		}
 	}
 }
-
-// Under an address-space limit too low for the Go runtime (it would die
-// reserving memory), the report comes from C, one line per bad value, and
-// the host runs on.
-func TestBadInputLowAddressSpace(t *testing.T) {
-	env := []string{"KEEPIDLE=abc", "KEEPINTVL=5", "KEEPCNT=500"}
-	control := run{env: env, args: []string{"launch", "-v", "300000", program("sockets")}}.exec(t)
-	passed(t, "control", control)
-	r := run{env: env, args: []string{"launch", "-v", "300000", "-p", lib, program("sockets")}}.exec(t)
-	passed(t, "with the library under ulimit -v 300000", r)
-	lines := stderrLines(r.stderr)
-	want := []string{
-		`libkeepalive: KEEPIDLE="abc" is not valid: want ` + shim.Rules[shim.VarIdle].Want + "; " + shim.Rules[shim.VarIdle].Instead,
-		`libkeepalive: KEEPCNT="500" is not valid: want ` + shim.Rules[shim.VarCnt].Want + "; " + shim.Rules[shim.VarCnt].Instead,
-	}
-	if !slices.Equal(lines, want) {
-		t.Errorf("stderr:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
-	}
-	if s := line(r.stdout, "inet_stream"); s["ka"] != "1" || s["intvl"] != "5" {
-		t.Errorf("the valid values still apply: %v", s)
-	}
-}

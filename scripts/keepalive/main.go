@@ -45,6 +45,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "status" {
 		os.Exit(status(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "cgroup" {
+		os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(wrap(os.Args[1:], os.Stderr))
 }
 

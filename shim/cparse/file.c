@@ -1,6 +1,43 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "file.h"
+
+int ka_file_read(const char *path, char *text, size_t cap, size_t *n, unsigned *kind)
+{
+	*n = 0;
+	*kind = 0;
+	int fd;
+	do
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return errno;
+	struct stat st;
+	int err = 0;
+	if (fstat(fd, &st) != 0)
+		err = errno;
+	else if (!S_ISREG(st.st_mode))
+		*kind = st.st_mode & S_IFMT;
+	while (!err && !*kind && *n < cap) {
+		ssize_t r = read(fd, text + *n, cap - *n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			err = errno;
+		if (r <= 0)
+			break;
+		*n += (size_t)r;
+	}
+	close(fd);
+	if (err || *kind)
+		*n = 0;
+	return err;
+}
 
 static int blank(char c) { return c == ' ' || c == '\t'; }
 

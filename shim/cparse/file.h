@@ -23,6 +23,14 @@ KA_HIDDEN void ka_file_parse(struct ka_file *f, const char *text, size_t n);
  * over the file. Returns 1 if anything is to be reported. */
 KA_HIDDEN int ka_config_merge(struct ka_config *c, const struct ka_file *f, const char *(*env)(const char *name));
 
+/* ka_file_read reads the file at path the safe way: opened non-blocking
+ * and never as a controlling terminal, and only if it is a regular file (a
+ * FIFO with no writer would hang the host, /dev/stdin would eat its input).
+ * At most cap bytes go into text. Returns 0, or the errno of opening or
+ * reading it; *kind is the S_IFMT of a path that is not a regular file,
+ * else 0. One open, one read loop: the file is read once per process. */
+KA_HIDDEN int ka_file_read(const char *path, char *text, size_t cap, size_t *n, unsigned *kind);
+
 /* ka_excluded: is name one of the words of the exclude list? */
 KA_HIDDEN int ka_excluded(const char *list, const char *name);
 

@@ -19,6 +19,7 @@ static int equal_ascii_fold(const char *s, const char *word)
 	return *s == 0 && *word == 0;
 }
 
+/* The parsers return KA_WHY_NONE with the value, or why they refuse it. */
 static int parse_switch(const char *s, long long *v)
 {
 	static const char *const on[] = {"on", "yes", "true", "1"};
@@ -26,14 +27,14 @@ static int parse_switch(const char *s, long long *v)
 	for (unsigned i = 0; i < 4; i++) {
 		if (equal_ascii_fold(s, on[i])) {
 			*v = 1;
-			return KA_OK;
+			return KA_WHY_NONE;
 		}
 		if (equal_ascii_fold(s, off[i])) {
 			*v = 0;
-			return KA_OK;
+			return KA_WHY_NONE;
 		}
 	}
-	return KA_INVALID;
+	return KA_WHY_WORD;
 }
 
 static int plain_number(const char *s, long long *v)
@@ -183,9 +184,9 @@ static int parse_go_duration(const char *s, int64_t *out)
 static int in_range(long long v, const struct ka_rule *r, long long *out)
 {
 	if (v < r->min || v > r->max)
-		return KA_INVALID;
+		return KA_WHY_RANGE;
 	*out = v;
-	return KA_OK;
+	return KA_WHY_NONE;
 }
 
 static int parse_duration(const char *s, int64_t unit, const struct ka_rule *r, long long *out)
@@ -195,31 +196,53 @@ static int parse_duration(const char *s, int64_t unit, const struct ka_rule *r, 
 	if (plain_number(s, &v)) {
 		long long per_second = 1000000000LL / unit;
 		if (v > r->max / per_second)
-			return KA_INVALID;
+			return KA_WHY_RANGE;
 		return in_range(v * per_second, r, out);
 	}
-	if (parse_go_duration(s, &d) != 0 || d < 0 || d % unit != 0)
-		return KA_INVALID;
+	if (parse_go_duration(s, &d) != 0)
+		return KA_WHY_SYNTAX;
+	if (d < 0)
+		return KA_WHY_RANGE;
+	if (d % unit != 0)
+		return KA_WHY_FRACTION;
 	return in_range(d / unit, r, out);
 }
 
-int ka_parse(int var, const char *s, long long *out)
+int ka_parse_why(int var, const char *s, long long *out, int *why)
 {
 	const struct ka_rule *r = &ka_rules[var];
 	long long v;
+	*why = KA_WHY_NONE;
 	if (s == NULL || *s == 0)
 		return KA_UNSET;
 	switch (r->kind) {
 	case KA_KIND_SWITCH:
-		return parse_switch(s, out);
+		*why = parse_switch(s, out);
+		break;
+	case KA_KIND_MODE:
+		*why = parse_switch(s, out);
+		if (*why != KA_WHY_NONE && equal_ascii_fold(s, "force")) {
+			*out = KA_FORCE;
+			*why = KA_WHY_NONE;
+		}
+		break;
 	case KA_KIND_SECONDS:
-		return parse_duration(s, 1000000000LL, r, out);
+		*why = parse_duration(s, 1000000000LL, r, out);
+		break;
 	case KA_KIND_MILLIS:
-		return parse_duration(s, 1000000LL, r, out);
+		*why = parse_duration(s, 1000000LL, r, out);
+		break;
 	case KA_KIND_COUNT:
-		if (!plain_number(s, &v))
-			return KA_INVALID;
-		return in_range(v, r, out);
+		*why = plain_number(s, &v) ? in_range(v, r, out) : KA_WHY_NUMBER;
+		break;
+	default:
+		*why = KA_WHY_SYNTAX;
 	}
-	return KA_INVALID;
+	return *why == KA_WHY_NONE ? KA_OK : KA_INVALID;
+}
+
+int ka_parse(int var, const char *s, long long *out)
+{
+	int why;
+	return ka_parse_why(var, s, out, &why);
 }

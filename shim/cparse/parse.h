@@ -20,4 +20,8 @@ struct ka_config {
 /* ka_parse reads text (NULL or "" means unset) as variable var. */
 KA_HIDDEN int ka_parse(int var, const char *text, long long *value);
 
+/* ka_parse_why is ka_parse that also says why a value is refused
+ * (enum ka_why, KA_WHY_NONE when it is not). */
+KA_HIDDEN int ka_parse_why(int var, const char *text, long long *value, int *why);
+
 #endif

@@ -29,6 +29,7 @@ func main() {
 	lib := flag.String("lib", "build/libkeepalive.so", "the library to measure")
 	rounds := flag.Int("rounds", 7, "interleaved rounds per figure")
 	extra := flag.String("with", "", "another library to measure beside the others, as NAME=PATH")
+	cgroup := flag.Bool("cgroup", true, "also measure keepalive cgroup (root, cgroup v2)")
 	flag.Parse()
 	ours, err := filepath.Abs(*lib)
 	if err != nil {
@@ -135,4 +136,7 @@ func main() {
 		sizes = append(sizes, size(v.lib))
 	}
 	row("size of the library, KiB", sizes, 3, 2, "report", "%.0f")
+	if *cgroup {
+		benchCgroup(src, dir, *rounds)
+	}
 }

@@ -2,7 +2,8 @@
  * parents do. -n leaves standard input, output and error non-blocking (as
  * node.js does); -b blocks a signal (as a supervisor may leave it); -p
  * preloads LIB into PROG only, not into launch itself; -v sets the address
- * space limit to KB kibibytes (ulimit -v). */
+ * space limit to KB kibibytes (ulimit -v), -d the data limit (ulimit -d),
+ * -u the number of processes and threads of the user (ulimit -u). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +17,7 @@ int main(int argc, char **argv)
 	int opt;
 	sigset_t set;
 	sigemptyset(&set);
-	while ((opt = getopt(argc, argv, "+nb:p:v:")) != -1) {
+	while ((opt = getopt(argc, argv, "+nb:p:v:d:u:")) != -1) {
 		switch (opt) {
 		case 'n':
 			for (int fd = 0; fd < 3; fd++)
@@ -31,6 +32,16 @@ int main(int argc, char **argv)
 		case 'v': {
 			struct rlimit rl = {atol(optarg) * 1024, atol(optarg) * 1024};
 			setrlimit(RLIMIT_AS, &rl);
+			break;
+		}
+		case 'd': {
+			struct rlimit rl = {atol(optarg) * 1024, atol(optarg) * 1024};
+			setrlimit(RLIMIT_DATA, &rl);
+			break;
+		}
+		case 'u': {
+			struct rlimit rl = {atol(optarg), atol(optarg)};
+			setrlimit(RLIMIT_NPROC, &rl);
 			break;
 		}
 		default:

@@ -1,0 +1,310 @@
+// Package sockops holds the BPF programs of `keepalive cgroup`: a sock_ops
+// program that turns keepalive on for every TCP connection of a cgroup as it
+// is established, and a cgroup/setsockopt program that, with --force, keeps
+// the operator's values when the program later sets its own.
+//
+// They are written with cilium/ebpf's asm package rather than in C through
+// bpf2go: both are a few dozen instructions, and asm needs no clang at build
+// time or in CI, no generated object to commit and no test to keep it fresh.
+// The verifier checks them when they are loaded, on the kernel that runs them.
+package sockops
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Settings is the value of the settings map, shared by both programs; the
+// command rewrites it on a repeated attach or load, and programs already
+// running see the new values on the next connection.
+type Settings struct {
+	Flags       uint32 // Force and the Has* bits
+	Idle        uint32 // TCP_KEEPIDLE, seconds
+	Intvl       uint32 // TCP_KEEPINTVL, seconds
+	Cnt         uint32 // TCP_KEEPCNT
+	UserTimeout uint32 // TCP_USER_TIMEOUT, milliseconds
+}
+
+// Settings.Flags bits. An option whose bit is clear keeps the kernel's value.
+const (
+	Force = 1 << iota
+	HasIdle
+	HasIntvl
+	HasCnt
+	HasUserTimeout
+)
+
+// SettingsSize is the size of Settings in the map.
+const SettingsSize = 20
+
+// Marshal is the map value of s.
+func (s Settings) Marshal() []byte {
+	b := make([]byte, SettingsSize)
+	for i, v := range []uint32{s.Flags, s.Idle, s.Intvl, s.Cnt, s.UserTimeout} {
+		binary.NativeEndian.PutUint32(b[4*i:], v)
+	}
+	return b
+}
+
+// UnmarshalSettings reads a map value.
+func UnmarshalSettings(b []byte) (Settings, error) {
+	if len(b) != SettingsSize {
+		return Settings{}, fmt.Errorf("settings value of %d bytes, want %d", len(b), SettingsSize)
+	}
+	u := func(i int) uint32 { return binary.NativeEndian.Uint32(b[4*i:]) }
+	return Settings{u(0), u(1), u(2), u(3), u(4)}, nil
+}
+
+// The counters, 64-bit each, in the one value of the counters map.
+const (
+	Configured = iota // connections given the settings
+	LeftAlone         // connections whose program had turned keepalive on itself
+	Refused           // connections on which the kernel refused an option
+	Rewritten         // the program's own setsockopt calls replaced (--force)
+	NumCounters
+)
+
+// CountersSize is the size of the counters map's value.
+const CountersSize = 8 * NumCounters
+
+// SettingsSpec and CountersSpec are the maps: one-element arrays, read by
+// the programs through direct value access (no lookup call on the
+// connection path).
+func SettingsSpec() *ebpf.MapSpec {
+	return &ebpf.MapSpec{Name: "ka_settings", Type: ebpf.Array, KeySize: 4, ValueSize: SettingsSize, MaxEntries: 1}
+}
+
+func CountersSpec() *ebpf.MapSpec {
+	return &ebpf.MapSpec{Name: "ka_counters", Type: ebpf.Array, KeySize: 4, ValueSize: CountersSize, MaxEntries: 1}
+}
+
+// Kernel constants (include/uapi).
+const (
+	solSocket      = 1
+	soKeepalive    = 9
+	solTCP         = 6
+	tcpKeepidle    = 4
+	tcpKeepintvl   = 5
+	tcpKeepcnt     = 6
+	tcpUserTimeout = 18
+	ipprotoTCP     = 6
+	sockStream     = 1
+
+	activeEstablished  = 4 // BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB
+	passiveEstablished = 5 // BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB
+
+	// struct bpf_sock_ops
+	sockOpsOp = 0
+	// struct bpf_sockopt
+	sockoptSk        = 0
+	sockoptOptval    = 8
+	sockoptOptvalEnd = 16
+	sockoptLevel     = 24
+	sockoptOptname   = 28
+	sockoptOptlen    = 32
+	// struct bpf_sock
+	sockType     = 8
+	sockProtocol = 12
+)
+
+// tcpOption is one of the options the settings carry, besides SO_KEEPALIVE.
+type tcpOption struct {
+	name   int32 // TCP_*
+	flag   int32 // Has* bit
+	offset int16 // in Settings
+}
+
+var tcpOptions = []tcpOption{
+	{tcpKeepidle, HasIdle, 4},
+	{tcpKeepintvl, HasIntvl, 8},
+	{tcpKeepcnt, HasCnt, 12},
+	{tcpUserTimeout, HasUserTimeout, 16},
+}
+
+const license = "Dual MIT/GPL"
+
+// count adds one to counter c. Clobbers R1 and R2.
+func count(counters *ebpf.Map, c int) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMapValue(asm.R1, counters.FD(), uint32(8*c)),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.StoreXAdd(asm.R1, asm.R2, asm.DWord),
+	}
+}
+
+// SockOps is the sock_ops program. On an established connection, active or
+// passive, it sets SO_KEEPALIVE and the options the settings hold, unless
+// the connection already has SO_KEEPALIVE on (the program turned it on before
+// connect, or its listener had it) and Force is clear. The callback runs
+// before connect() or accept() returns, so a program's own setsockopt after
+// that wins anyway; only the setsockopt program below changes that.
+func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
+	const (
+		ctx    = asm.R6
+		cfg    = asm.R7
+		flags  = asm.R8
+		failed = asm.R9
+		slot   = -8 // an int on the stack for getsockopt/setsockopt
+	)
+	call := func(level, name int32) asm.Instructions {
+		return asm.Instructions{
+			asm.Mov.Reg(asm.R1, ctx),
+			asm.Mov.Imm(asm.R2, level),
+			asm.Mov.Imm(asm.R3, name),
+			asm.Mov.Reg(asm.R4, asm.RFP),
+			asm.Add.Imm(asm.R4, slot),
+			asm.Mov.Imm(asm.R5, 4),
+		}
+	}
+	insns := asm.Instructions{
+		asm.Mov.Reg(ctx, asm.R1),
+		asm.LoadMem(asm.R2, ctx, sockOpsOp, asm.Word),
+		asm.JEq.Imm(asm.R2, activeEstablished, "established"),
+		asm.JNE.Imm(asm.R2, passiveEstablished, "out"),
+		asm.LoadMapValue(cfg, settings.FD(), 0).WithSymbol("established"),
+		asm.LoadMem(flags, cfg, 0, asm.Word),
+		asm.Mov.Imm(failed, 0),
+		asm.JSet.Imm(flags, Force, "set"),
+		// Without Force, a connection that has keepalive on is the program's.
+		// A kernel that cannot answer (bpf_getsockopt(SO_KEEPALIVE) is
+		// recent) gets the settings, as if keepalive were off.
+		asm.StoreImm(asm.RFP, slot, 0, asm.Word),
+	}
+	insns = append(insns, call(solSocket, soKeepalive)...)
+	insns = append(insns,
+		asm.FnGetsockopt.Call(),
+		asm.JNE.Imm(asm.R0, 0, "set"),
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, "set"),
+	)
+	insns = append(insns, count(counters, LeftAlone)...)
+	insns = append(insns,
+		asm.Ja.Label("out"),
+	)
+	// The TCP options first and SO_KEEPALIVE last: with keepalive still
+	// off, setting TCP_KEEPIDLE does not re-arm the keepalive timer, so
+	// the timer is armed once, by SO_KEEPALIVE, with the new idle time.
+	next := "set"
+	for i, o := range tcpOptions {
+		label := next
+		next = fmt.Sprintf("tcp%d", i+1)
+		insns = append(insns,
+			asm.Mov.Reg(asm.R1, flags).WithSymbol(label),
+			asm.And.Imm(asm.R1, o.flag),
+			asm.JEq.Imm(asm.R1, 0, next),
+			asm.LoadMem(asm.R1, cfg, o.offset, asm.Word),
+			asm.StoreMem(asm.RFP, slot, asm.R1, asm.Word),
+		)
+		insns = append(insns, call(solTCP, o.name)...)
+		insns = append(insns,
+			asm.FnSetsockopt.Call(),
+			asm.JEq.Imm(asm.R0, 0, next),
+			asm.Mov.Imm(failed, 1),
+		)
+	}
+	insns = append(insns, asm.StoreImm(asm.RFP, slot, 1, asm.Word).WithSymbol(next))
+	insns = append(insns, call(solSocket, soKeepalive)...)
+	insns = append(insns,
+		asm.FnSetsockopt.Call(),
+		asm.JEq.Imm(asm.R0, 0, "done"),
+		asm.Mov.Imm(failed, 1),
+	)
+	insns = append(insns, asm.JEq.Imm(failed, 0, "configured").WithSymbol("done"))
+	insns = append(insns, count(counters, Refused)...)
+	insns = append(insns, asm.Ja.Label("out"))
+	c := count(counters, Configured)
+	c[0] = c[0].WithSymbol("configured")
+	insns = append(insns, c...)
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
+		asm.Return(),
+	)
+	return &ebpf.ProgramSpec{
+		Name:         "keepalive_ops",
+		Type:         ebpf.SockOps,
+		AttachType:   ebpf.AttachCGroupSockOps,
+		Instructions: insns,
+		License:      license,
+	}
+}
+
+// Setsockopt is the cgroup/setsockopt program for --force: a TCP stream
+// socket's setsockopt of SO_KEEPALIVE or of an option the settings hold gets
+// the operator's value instead of the program's, and the call succeeds as
+// the program expects. Sockets of other kinds, other options, and every call
+// while Force is clear in the settings pass unchanged.
+func Setsockopt(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
+	const (
+		ctx   = asm.R6
+		cfg   = asm.R7
+		flags = asm.R8
+		value = asm.R9
+	)
+	insns := asm.Instructions{
+		asm.Mov.Reg(ctx, asm.R1),
+		asm.LoadMapValue(cfg, settings.FD(), 0),
+		asm.LoadMem(flags, cfg, 0, asm.Word),
+		asm.JSet.Imm(flags, Force, "forced"),
+		asm.Ja.Label("out"),
+		asm.LoadMem(asm.R1, ctx, sockoptSk, asm.DWord).WithSymbol("forced"),
+		asm.LoadMem(asm.R2, asm.R1, sockProtocol, asm.Word),
+		asm.JNE.Imm(asm.R2, ipprotoTCP, "out"),
+		asm.LoadMem(asm.R2, asm.R1, sockType, asm.Word),
+		asm.JNE.Imm(asm.R2, sockStream, "out"),
+		asm.LoadMem(asm.R2, ctx, sockoptLevel, asm.Word),
+		asm.LoadMem(asm.R3, ctx, sockoptOptname, asm.Word),
+		asm.JNE.Imm(asm.R2, solSocket, "tcp"),
+		asm.JNE.Imm(asm.R3, soKeepalive, "out"),
+		asm.Mov.Imm(value, 1),
+		asm.Ja.Label("rewrite"),
+		asm.JNE.Imm(asm.R2, solTCP, "out").WithSymbol("tcp"),
+	}
+	for i, o := range tcpOptions {
+		next := fmt.Sprintf("opt%d", i+1)
+		insns = append(insns,
+			asm.JNE.Imm(asm.R3, o.name, next),
+			asm.Mov.Reg(asm.R1, flags),
+			asm.And.Imm(asm.R1, o.flag),
+			asm.JEq.Imm(asm.R1, 0, "out"),
+			asm.LoadMem(value, cfg, o.offset, asm.Word),
+			asm.Ja.Label("rewrite"),
+		)
+		insns[len(insns)-6] = insns[len(insns)-6].WithSymbol(fmt.Sprintf("opt%d", i))
+	}
+	// The first option's check carries label opt0, which nothing jumps to;
+	// an option not in the list ends at optN.
+	insns = append(insns,
+		asm.Ja.Label("out").WithSymbol(fmt.Sprintf("opt%d", len(tcpOptions))),
+		// A call shorter than an int fails in the kernel; it stays the
+		// program's, error included.
+		asm.LoadMem(asm.R2, ctx, sockoptOptlen, asm.Word).WithSymbol("rewrite"),
+		asm.JSLT.Imm32(asm.R2, 4, "out"),
+		// The kernel's buffer holds at least 16 bytes (max(16, optlen)), but
+		// the verifier only knows optval_end.
+		asm.LoadMem(asm.R2, ctx, sockoptOptval, asm.DWord),
+		asm.LoadMem(asm.R3, ctx, sockoptOptvalEnd, asm.DWord),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 4),
+		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		asm.LoadMem(asm.R5, asm.R2, 0, asm.Word),
+		asm.StoreMem(asm.R2, 0, value, asm.Word),
+		asm.Mov.Imm(asm.R1, 4),
+		asm.StoreMem(ctx, sockoptOptlen, asm.R1, asm.Word), // the verifier refuses BPF_ST into the context
+		asm.JEq.Reg(asm.R5, value, "out"),
+	)
+	insns = append(insns, count(counters, Rewritten)...)
+	insns = append(insns,
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
+		asm.Return(),
+	)
+	return &ebpf.ProgramSpec{
+		Name:         "keepalive_sopt",
+		Type:         ebpf.CGroupSockopt,
+		AttachType:   ebpf.AttachCGroupSetsockopt,
+		Instructions: insns,
+		License:      license,
+	}
+}
