@@ -139,10 +139,12 @@ func TestGlibcFloor(t *testing.T) {
 		t.Fatalf("control: %s, built against the sysroot, needs %v (%v)", old, bad, err)
 	}
 
-	builds := map[string]string{"amd64": lib}
-	builds["arm64"] = portableEnv(t, "KEEPALIVE_LIB_ARM64", "the arm64 library's floor")
-	for arch, path := range builds {
+	for _, arch := range []string{"amd64", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
+			path := lib
+			if arch == "arm64" {
+				path = portableEnv(t, "KEEPALIVE_LIB_ARM64", "the arm64 library's floor")
+			}
 			bad, err := tooNew(path)
 			if err != nil {
 				t.Fatal(err)
