@@ -396,7 +396,22 @@ func muslPlatform(t *testing.T) platform {
 }
 
 func TestArm64(t *testing.T) { testPlatform(t, arm64Platform(t)) }
-func TestMusl(t *testing.T)  { testPlatform(t, muslPlatform(t)) }
+func TestMusl(t *testing.T) {
+	p := muslPlatform(t)
+	testPlatform(t, p)
+	// The musl tarball ships the same static command: it must preload the
+	// musl library it is given into a musl program.
+	t.Run("command", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, command, "--lib", p.lib, "--idle", "10", "--interval", "5", "--count", "3",
+			"--user-timeout", "3", "--", filepath.Join(p.dir, "sockets"))
+		cmd.Env = baseEnv()
+		r := finish(t, cmd, ctx)
+		passed(t, "keepalive -- sockets", r)
+		wantTuned(t, "inet_stream", line(r.stdout, "inet_stream"), "3000")
+	})
+}
 
 // The cases every other build runs, each next to its control: options set on
 // IPv4 and IPv6 sockets, on an accepted one, in forked children, a bad value
