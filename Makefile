@@ -36,7 +36,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build demo deps test test-safety fuzz bench install uninstall deb clean FORCE
+.PHONY: all build cross portable dist demo deps test test-safety fuzz bench install uninstall deb clean FORCE
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -62,10 +62,54 @@ $(BIN): $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAM
 $(OVERLAY): scripts/gen-overlay $(GOSTAMP) $(GOROOT)/VERSION
 	scripts/gen-overlay $(GOROOT) $(BUILD)/_overlay
 
-$(LIB): $(SOURCES) $(OVERLAY) Makefile
-	CGO_ENABLED=1 $(GOCMD) build -trimpath -buildmode=c-shared -overlay $(OVERLAY) \
-		-ldflags "$(LDFLAGS)" -o $@ ./preload
-	rm -f $(BUILD)/libkeepalive.h
+# Every glibc build links against Debian 11's libc (scripts/sysroot), so it
+# needs no symbol version newer than GLIBC_2.17 and loads on any glibc from
+# there up. The -L flags keep gcc from linking the machine's own libc behind
+# the sysroot's back. -ldl: before glibc 2.34 dlsym, dlerror and dladdr live
+# in libdl.so.2, which a host such as /bin/true does not load itself.
+SYSROOT := build/sysroot
+TRIPLET_amd64 := x86_64-linux-gnu
+TRIPLET_arm64 := aarch64-linux-gnu
+glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(TRIPLET_$(1))-gcc) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
+	-L$(CURDIR)/$(SYSROOT)/$(1)/usr/lib/$(TRIPLET_$(1)) -L$(CURDIR)/$(SYSROOT)/$(1)/lib/$(TRIPLET_$(1))
+# golib GOARCH CC CGO_LDFLAGS: the library's one recipe, for every target.
+golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GOCMD) build -trimpath -buildmode=c-shared \
+	-overlay $(OVERLAY) -ldflags "$(LDFLAGS)" -o $@ ./preload && rm -f $(@:.so=.h)
+
+# A cache: `make clean` (or removing the directory) renews it.
+$(SYSROOT)/%/.done:
+	scripts/sysroot $* $(SYSROOT)/$*
+
+$(LIB): $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/$(ARCH)/.done
+	$(call golib,$(ARCH),$(call glibc_cc,$(ARCH)),-ldl)
+
+# The other builds: arm64 (cross-compiled, same sysroot floor) and amd64 on
+# musl (Alpine). The command is static (no cgo), so GOARCH alone ports it.
+CROSS_LIBS := $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-amd64-musl/libkeepalive.so
+cross: $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+
+$(BUILD)/linux-arm64/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/arm64/.done
+	scripts/deps cross
+	$(call golib,arm64,$(call glibc_cc,arm64),-ldl)
+
+$(BUILD)/linux-amd64-musl/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile
+	scripts/deps cross
+	$(call golib,amd64,musl-gcc,)
+
+$(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
+	CGO_ENABLED=0 GOARCH=arm64 $(GOCMD) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+
+# What test/portable_test.go runs them in: qemu-user for arm64, musl-gcc
+# drivers, and a Debian 11 root (debootstrap, root only; about a minute and
+# 250 MB, cached) for the amd64 library in real bullseye programs.
+BULLSEYE := build/bullseye
+PORTABLE_ENV := KEEPALIVE_LIB_ARM64=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
+	KEEPALIVE_LIB_MUSL=$(CURDIR)/$(BUILD)/linux-amd64-musl/libkeepalive.so \
+	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE) KEEPALIVE_DIST=$(CURDIR)/$(BUILD)/dist
+portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done
+	scripts/deps cross portable
+	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE); \
+	else echo "portable: not root, so no Debian 11 root: TestBullseye will be SKIPPED LOUDLY"; fi
 
 demo: deps $(LIB)
 	scripts/demo $(LIB)
@@ -73,11 +117,11 @@ demo: deps $(LIB)
 deps:
 	scripts/deps
 
-test: deps $(LIB) $(BIN)
+test: deps $(LIB) $(BIN) portable dist
 	$(GOCMD) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
-	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
+	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
 # The host-safety tests alone, for a second toolchain in CI:
 # GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
@@ -126,20 +170,61 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
 	rmdir $(DESTDIR)$(PREFIX)/share/libkeepalive 2>/dev/null || true
 
-# A Debian package of the same files under /usr.
-deb: $(LIB) $(BIN)
-	rm -rf $(BUILD)/deb
-	$(MAKE) install DESTDIR=$(CURDIR)/$(BUILD)/deb PREFIX=/usr
-	gzip -9n $(BUILD)/deb/usr/share/man/man1/keepalive.1 $(BUILD)/deb/usr/share/man/man8/libkeepalive.8
-	install -d $(BUILD)/deb/DEBIAN $(BUILD)/deb/usr/share/doc/libkeepalive
-	install -m 0644 LICENSE $(BUILD)/deb/usr/share/doc/libkeepalive/copyright
-	printf '%s\n' 'Package: libkeepalive' 'Version: $(VERSION)' 'Architecture: $(ARCH)' \
-		'Maintainer: libkeepalive authors <libkeepalive@localhost>' 'Depends: libc6 (>= 2.34)' \
-		'Section: net' 'Priority: optional' \
-		'Description: turn on TCP keepalive in programs that never asked for it' \
-		' A preloadable library (LD_PRELOAD) and a keepalive command: legacy daemons' \
-		' notice peers that vanished silently. Drop-in for libkeepalive 0.3.' > $(BUILD)/deb/DEBIAN/control
-	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/libkeepalive_$(VERSION)_$(ARCH).deb
+# Release artifacts in build/dist: a tarball per build (one top directory,
+# laid out as under /usr/local), and a .deb and an .rpm per glibc
+# architecture (under /usr), each depending on glibc 2.17, the checked floor.
+# The man page and the examples name where the library will be.
+DIST := $(BUILD)/dist
+DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
+	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
+	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
+prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
+# stage DIR PREFIX LIB BIN: one build's installed tree.
+define stage
+rm -rf $(1)
+install -d $(1)/lib $(1)/bin $(1)/share/man/man1 $(1)/share/man/man8 $(1)/share/libkeepalive $(1)/share/doc/libkeepalive
+install -m 0755 $(3) $(1)/lib/libkeepalive.so
+install -m 0755 $(4) $(1)/bin/keepalive
+sed $(call prefixed,$(2)) scripts/man/keepalive.1 > $(1)/share/man/man1/keepalive.1
+sed $(call prefixed,$(2)) scripts/man/libkeepalive.8 > $(1)/share/man/man8/libkeepalive.8
+sed $(call prefixed,$(2)) scripts/systemd/keepalive.conf > $(1)/share/libkeepalive/systemd-keepalive.conf
+install -m 0644 scripts/keepalive.conf.example $(1)/share/libkeepalive/keepalive.conf.example
+install -m 0644 README.md $(1)/share/doc/libkeepalive/README.md
+install -m 0644 LICENSE $(1)/share/doc/libkeepalive/copyright
+endef
+# tarball NAME LIB BIN
+define tarball
+$(call stage,$(DIST).tmp/libkeepalive-$(VERSION)-$(1),/usr/local,$(2),$(3))
+install -m 0644 README.md LICENSE $(DIST).tmp/libkeepalive-$(VERSION)-$(1)/
+tar -C $(DIST).tmp --owner=0 --group=0 --numeric-owner --sort=name -czf $(DIST)/libkeepalive-$(VERSION)-$(1).tar.gz \
+	libkeepalive-$(VERSION)-$(1)
+endef
+# packages ARCH LIB BIN
+define packages
+$(call stage,$(DIST).tmp/$(1)/usr,/usr,$(2),$(3))
+gzip -9n $(DIST).tmp/$(1)/usr/share/man/man1/keepalive.1 $(DIST).tmp/$(1)/usr/share/man/man8/libkeepalive.8
+scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+endef
+
+dist: $(LIB) $(BIN) $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+	@[ "$(ARCH)" = amd64 ] || { echo "dist: builds on amd64 only (this is $(ARCH)): the native build is the amd64 one"; exit 1; }
+	scripts/deps dist
+	rm -rf $(DIST) $(DIST).tmp
+	mkdir -p $(DIST) $(DIST).tmp
+	$(call tarball,linux-amd64,$(LIB),$(BIN))
+	$(call tarball,linux-arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	$(call tarball,linux-amd64-musl,$(BUILD)/linux-amd64-musl/libkeepalive.so,$(BIN))
+	$(call packages,amd64,$(LIB),$(BIN))
+	$(call packages,arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	rm -rf $(DIST).tmp
+	missing=; for f in $(DIST_FILES); do [ -s $(DIST)/$$f ] || missing="$$missing $$f"; done; \
+	[ -z "$$missing" ] || { echo "dist: not built:$$missing"; exit 1; }
+	ls -l $(DIST)
+
+# The native Debian package, made by dist, also where it always was.
+deb: dist
+	cp $(DIST)/libkeepalive_$(VERSION)_$(ARCH).deb $(BUILD)/
 
 clean:
 	rm -rf $(BUILD)
