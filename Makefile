@@ -178,7 +178,7 @@ DIST := $(BUILD)/dist
 DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
 	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
 	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
-prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
+prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
 # stage DIR PREFIX LIB BIN: one build's installed tree.
 define stage
 rm -rf $(1)
