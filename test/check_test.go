@@ -288,3 +288,22 @@ func TestHelpAndManAgree(t *testing.T) {
 		}
 	}
 }
+
+// A library built for musl is for musl programs: check says that the
+// system's /bin/true (glibc's loader) cannot try it, instead of calling the
+// loader's refusal a failure. The wrapper's own use of it is TestMusl.
+func TestCheckMuslLibrary(t *testing.T) {
+	musl := os.Getenv("KEEPALIVE_LIB_MUSL")
+	if musl == "" {
+		t.Skip("SKIPPED LOUDLY: KEEPALIVE_LIB_MUSL is not set; `make test` builds the musl library and sets it")
+	}
+	ka := buildTree(t)
+	r := run{args: []string{ka, "check", "--lib", musl}}.exec(t)
+	if r.status != 0 || !strings.Contains(r.stdout, "is built for musl") {
+		t.Errorf("check of the musl library: %s", r)
+	}
+	// The control: the loader of this system does refuse it in /bin/true.
+	if raw := (run{env: []string{"LD_PRELOAD=" + musl}, args: []string{"/bin/true"}}).exec(t); raw.status == 0 && raw.stderr == "" {
+		t.Errorf("control: /bin/true runs cleanly under the musl library, so the case proves nothing: %s", raw)
+	}
+}

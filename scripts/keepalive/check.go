@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -112,16 +113,24 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "library: %v\n", libErr)
 		return 1
 	}
+	prog := trueProgram()
+	if prog == "" {
+		fmt.Fprintf(stdout, "library: %s: whether it loads is not known, as there is no /bin/true to try it with\n", shim.ShowPath(libPath))
+		return 1
+	}
+	if builtForMusl(libPath) && !strings.Contains(interpreter(prog), "ld-musl") {
+		fmt.Fprintf(stdout, "library: %s is built for musl: it loads into musl programs, which this system's %s (loader %s) is not, so it was not tried\n",
+			shim.ShowPath(libPath), prog, interpreter(prog))
+		if bad {
+			return 1
+		}
+		return 0
+	}
 	if words := loads(libPath); words != nil {
 		fmt.Fprintf(stdout, "library: %s does not load on this system; the loader says:\n", shim.ShowPath(libPath))
 		for _, l := range words {
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}
-		return 1
-	}
-	prog := trueProgram()
-	if prog == "" {
-		fmt.Fprintf(stdout, "library: %s: whether it loads is not known, as there is no /bin/true to try it with\n", shim.ShowPath(libPath))
 		return 1
 	}
 	fmt.Fprintf(stdout, "library: %s loads on this system (%s ran under it)\n", shim.ShowPath(libPath), prog)
@@ -206,6 +215,56 @@ func trueProgram() string {
 		}
 	}
 	return ""
+}
+
+// interpreter is the dynamic loader an executable names (PT_INTERP): "" for
+// a static one, or anything that is not ELF. A script is its
+// interpreter's.
+func interpreter(path string) string {
+	for depth := 0; depth < 4; depth++ {
+		f, err := elf.Open(path)
+		if err == nil {
+			defer f.Close()
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_INTERP {
+					b, _ := io.ReadAll(p.Open())
+					return strings.TrimRight(string(b), "\x00")
+				}
+			}
+			return ""
+		}
+		head := make([]byte, 256)
+		r, err := os.Open(path)
+		if err != nil {
+			return ""
+		}
+		n, _ := r.Read(head)
+		r.Close()
+		line, _, _ := strings.Cut(string(head[:n]), "\n")
+		rest, ok := strings.CutPrefix(line, "#!")
+		if f := strings.Fields(rest); ok && len(f) > 0 {
+			path = f[0]
+			continue
+		}
+		return ""
+	}
+	return ""
+}
+
+// builtForMusl: the library needs musl's libc, not glibc's.
+func builtForMusl(lib string) bool {
+	f, err := elf.Open(lib)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	needed, _ := f.ImportedLibraries()
+	for _, n := range needed {
+		if strings.HasPrefix(n, "libc.musl") || n == "libc.so" {
+			return true
+		}
+	}
+	return false
 }
 
 // loads runs a trivial program (/bin/true) with the library preloaded and
