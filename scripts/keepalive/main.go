@@ -47,8 +47,9 @@ time is a number of seconds or a duration (90s, 10m, 1h30m):
   --version           the version, and the Go release it was built with
 
 Variables already in the environment apply unless an option overrides them.
-Before COMMAND starts, the library is loaded into /bin/true: if the loader
-refuses it, keepalive says why and exits 2 without running COMMAND.
+Before COMMAND starts, the library is loaded into /bin/true (when COMMAND
+uses the same dynamic loader): if the loader refuses it, keepalive says why
+and exits 2 without running COMMAND.
 
 keepalive check says what a program started here would get: each setting,
 its value and where it comes from (environment, file:line, kernel default),
