@@ -136,6 +136,7 @@ func main() {
 		sizes = append(sizes, size(v.lib))
 	}
 	row("size of the library, KiB", sizes, 3, 2, "report", "%.0f")
+	forceFigure(bench, ours, *rounds)
 	if *cgroup {
 		benchCgroup(src, dir, *rounds)
 	}
