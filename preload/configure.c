@@ -166,15 +166,15 @@ int ka_keeps(int fd, int level, int name, const void *val, socklen_t len)
 	if (var == -2 || (var >= 0 && s->cfg.state[var] != KA_OK))
 		return 0;
 	int saved = errno;
-	int on = 0, domain = 0, type = 0, protocol = 0;
-	socklen_t n = sizeof on;
-	int ours = getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && on;
-	n = sizeof domain;
-	ours = ours && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &n) == 0;
-	n = sizeof type;
-	ours = ours && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) == 0;
-	n = sizeof protocol;
-	ours = ours && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n) == 0 && ka_wants(domain, type, protocol);
+	/* Two questions: only a TCP or MPTCP socket has one of these protocols
+	 * (they exist for AF_INET and AF_INET6 streams only), and keepalive is
+	 * still on if the library's settings are. */
+	int on = 0, protocol = 0;
+	socklen_t n = sizeof protocol;
+	int ours = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n) == 0 &&
+		   (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP);
+	n = sizeof on;
+	ours = ours && getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && on;
 	if (ours && s->debug) {
 		struct line l = {.n = 0, .buf = ""};
 		put(&l, "libkeepalive: setsockopt fd ");

@@ -185,6 +185,7 @@ func main() {
 		sizes = append(sizes, size(v.lib))
 	}
 	row("size of the library, KiB", sizes, vOurs, vEmpty, 0, "%.0f")
+	forceFigure(bench, ours, *rounds)
 
 	fmt.Println()
 	missed = append(missed, statusFigure(*ka, *conns, *rounds)...)

@@ -3,10 +3,13 @@
  *   accept N   accept() of a loopback connection, prints ns per accept (the
  *              accept call alone)
  *   spawn N    posix_spawn of /bin/true and waitpid, prints us per process
- *   hold       opens one socket, sleeps, prints peak RSS (kB) and threads */
+ *   hold       opens one socket, sleeps, prints peak RSS (kB) and threads
+ *   setsockopt N  setsockopt(TCP_KEEPIDLE) on one TCP socket, as a program
+ *              setting its own timer does, prints ns per call */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,13 @@ int main(int argc, char **argv)
 				return 1;
 		}
 		printf("%.1f\n", (double)(now() - t) / n / 1000);
+	} else if (strcmp(mode, "setsockopt") == 0) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int v = 15;
+		long long t = now();
+		for (long i = 0; i < n; i++)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v);
+		printf("%.1f\n", (double)(now() - t) / n);
 	} else if (strcmp(mode, "hold") == 0) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		(void)fd;
