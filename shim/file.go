@@ -124,3 +124,6 @@ func (f File) Excluded(names ...string) bool {
 	}
 	return false
 }
+
+// Line is the line of the file a key's value came from, 0 if none.
+func (f File) Line(key string) int { return f.line[key] }
