@@ -61,7 +61,6 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	file := readConfig(path, named)
 	c, probs := shim.LoadWith(environ, file)
-	lines := fileLines(file)
 
 	fmt.Fprintf(stdout, "configuration file: %s (%s)", shim.ShowPath(path), how)
 	if st, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -79,7 +78,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		case environ[r.Var] != "":
 			from = "environment"
 		case file.Values[r.Var] != "":
-			from = fmt.Sprintf("%s:%d", shim.ShowPath(path), lines[r.Var])
+			from = fmt.Sprintf("%s:%d", shim.ShowPath(path), file.Line(r.Var))
 		}
 		if settings[i].Set {
 			value = show(i, settings[i].Value)
@@ -94,7 +93,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(file.Exclude) > 0 {
 		fmt.Fprintf(w, "%s\t%s\t%s:%d\n", shim.ExcludeVar, shim.Quote(strings.Join(file.Exclude, " ")),
-			shim.ShowPath(path), lines[shim.ExcludeVar])
+			shim.ShowPath(path), file.Line(shim.ExcludeVar))
 	}
 	w.Flush()
 	if !c.Enabled() {
@@ -142,30 +141,6 @@ func check(args []string, stdout, stderr io.Writer) int {
 
 // readConfig reads the file as the library does.
 func readConfig(path string, named bool) shim.File { return shim.ReadFile(path, named) }
-
-// fileLines finds the line each key of a parsed file came from, by reading
-// the file again: shim.File keeps its lines to itself. Only labels depend
-// on it.
-func fileLines(f shim.File) map[string]int {
-	lines := map[string]int{}
-	if len(f.Values) == 0 && len(f.Exclude) == 0 {
-		return lines
-	}
-	text, err := os.ReadFile(f.Path)
-	if err != nil {
-		return lines
-	}
-	for i, raw := range strings.Split(string(text), "\n") {
-		l := strings.Trim(strings.TrimSuffix(raw, "\r"), " \t")
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		if k, _, ok := strings.Cut(l, "="); ok {
-			lines[strings.Trim(k, " \t")] = i + 1
-		}
-	}
-	return lines
-}
 
 // show is a setting's value in its unit.
 func show(v int, x int64) string {
