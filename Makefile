@@ -148,7 +148,8 @@ fuzz:
 
 # Costs, side by side in one run: see README's "Costs".
 bench: deps $(LIB) $(BIN) $(OVERLAY)
-	$(GOCMD) run ./test/bench -lib $(LIB) -cmd $(BIN) -rounds 11 -go $(GOROOT)/bin/go -overlay $(OVERLAY) -ldflags "$(LDFLAGS)"
+	$(GOCMD) run ./test/bench -lib $(LIB) -cmd $(BIN) -rounds 11 -go $(GOROOT)/bin/go -overlay $(OVERLAY) -ldflags "$(LDFLAGS)" \
+		-cc "$(call glibc_cc,$(ARCH))" -cgo-ldflags "-O2 -g -Wl,--no-as-needed -ldl"
 	$(GOCMD) test ./shim -run '^$$' -bench . -benchtime 20000x
 
 # The library, the command, man pages, a systemd drop-in example and an

@@ -38,6 +38,8 @@ func main() {
 	goCmd := flag.String("go", "go", "the go command that builds the library")
 	overlay := flag.String("overlay", "", "the library's -overlay file, for the inert Go library")
 	ldflags := flag.String("ldflags", "", "the library's -ldflags, for the inert Go library")
+	cc := flag.String("cc", "", "the library's C compiler (its glibc sysroot), for the inert Go library")
+	cgoLdflags := flag.String("cgo-ldflags", "", "the library's CGO_LDFLAGS, for the inert Go library")
 	ka := flag.String("cmd", "build/keepalive", "the keepalive command, for the status figure")
 	conns := flag.Int("conns", 10000, "loopback connections held while keepalive status is timed")
 	statusOnly := flag.Bool("status-only", false, "only the keepalive status figure")
@@ -81,8 +83,19 @@ func main() {
 	if *overlay == "" {
 		log.Fatal("-overlay: the library's overlay is needed for the inert Go library (make bench passes it)")
 	}
+	// The inert floor is built as the library is: same overlay, link flags,
+	// compiler and glibc sysroot, and the same libraries needed (libdl, for
+	// dlsym on glibc before 2.34), so that it differs from the library by
+	// the library's own code only.
 	inert := filepath.Join(dir, "inert.so")
-	run(*goCmd, "build", "-trimpath", "-buildmode=c-shared", "-overlay", *overlay, "-ldflags="+*ldflags, "-o", inert, "./"+filepath.Join(src, "empty"))
+	build := exec.Command(*goCmd, "build", "-trimpath", "-buildmode=c-shared", "-overlay", *overlay, "-ldflags="+*ldflags, "-o", inert, "./"+filepath.Join(src, "empty"))
+	build.Env = os.Environ()
+	if *cc != "" {
+		build.Env = append(build.Env, "CC="+*cc, "CGO_LDFLAGS="+*cgoLdflags)
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		log.Fatalf("building the inert Go library: %v\n%s", err, out)
+	}
 
 	const ( // indexes of variants; 0 is no preload
 		vCShim = iota + 1
