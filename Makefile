@@ -153,7 +153,8 @@ bench: deps $(LIB) $(BIN) $(OVERLAY)
 	$(GOCMD) test ./shim -run '^$$' -bench . -benchtime 20000x
 
 # The library, the command, man pages, a systemd drop-in example and an
-# example /etc/keepalive.conf.
+# example /etc/keepalive.conf; the cgroup mode's systemd examples.
+CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf keepalive-load@.service
 install: $(LIB) $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/libkeepalive
@@ -162,12 +163,14 @@ install: $(LIB) $(BIN)
 	sed 's|@LIBDIR@|$(PREFIX)/lib|g; s|@DATADIR@|$(PREFIX)/share/libkeepalive|g' scripts/man/keepalive.1 > $(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1
 	sed 's|@LIBDIR@|$(PREFIX)/lib|g; s|@DATADIR@|$(PREFIX)/share/libkeepalive|g' scripts/man/libkeepalive.8 > $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8
 	sed 's|@LIBDIR@|$(PREFIX)/lib|' scripts/systemd/keepalive.conf > $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf
+	for f in $(CGROUP_UNITS); do sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/systemd/$$f > $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-$$f; done
 	install -m 0644 scripts/keepalive.conf.example $(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libkeepalive.so $(DESTDIR)$(PREFIX)/bin/keepalive \
 		$(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1 $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8 \
 		$(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-,$(CGROUP_UNITS)) \
 		$(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
 	rmdir $(DESTDIR)$(PREFIX)/share/libkeepalive 2>/dev/null || true
 
@@ -179,7 +182,7 @@ DIST := $(BUILD)/dist
 DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
 	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
 	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
-prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
+prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
 # stage DIR PREFIX LIB BIN: one build's installed tree.
 define stage
 rm -rf $(1)
@@ -189,6 +192,7 @@ install -m 0755 $(4) $(1)/bin/keepalive
 sed $(call prefixed,$(2)) scripts/man/keepalive.1 > $(1)/share/man/man1/keepalive.1
 sed $(call prefixed,$(2)) scripts/man/libkeepalive.8 > $(1)/share/man/man8/libkeepalive.8
 sed $(call prefixed,$(2)) scripts/systemd/keepalive.conf > $(1)/share/libkeepalive/systemd-keepalive.conf
+for f in $(CGROUP_UNITS); do sed $(call prefixed,$(2)) scripts/systemd/$$f > $(1)/share/libkeepalive/systemd-$$f; done
 install -m 0644 scripts/keepalive.conf.example $(1)/share/libkeepalive/keepalive.conf.example
 install -m 0644 README.md $(1)/share/doc/libkeepalive/README.md
 install -m 0644 LICENSE $(1)/share/doc/libkeepalive/copyright

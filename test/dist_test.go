@@ -116,7 +116,9 @@ func installedFiles(prefix string, gz bool) []string {
 	}
 	return []string{prefix + "/lib/libkeepalive.so", prefix + "/bin/keepalive",
 		prefix + "/share/man/man1/keepalive.1" + man, prefix + "/share/man/man8/libkeepalive.8" + man,
-		prefix + "/share/libkeepalive/keepalive.conf.example", prefix + "/share/libkeepalive/systemd-keepalive.conf"}
+		prefix + "/share/libkeepalive/keepalive.conf.example", prefix + "/share/libkeepalive/systemd-keepalive.conf",
+		prefix + "/share/libkeepalive/systemd-keepalive-cgroup.conf", prefix + "/share/libkeepalive/systemd-keepalive-bpfprogram.conf",
+		prefix + "/share/libkeepalive/systemd-keepalive-load@.service"}
 }
 
 // checkTree checks an unpacked artifact whose files will live under prefix:

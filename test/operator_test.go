@@ -180,7 +180,9 @@ func TestInstall(t *testing.T) {
 	makeIn("install")
 	root := dest + prefix
 	files := []string{"lib/libkeepalive.so", "bin/keepalive", "share/man/man1/keepalive.1", "share/man/man8/libkeepalive.8",
-		"share/libkeepalive/systemd-keepalive.conf", "share/libkeepalive/keepalive.conf.example"}
+		"share/libkeepalive/systemd-keepalive.conf", "share/libkeepalive/keepalive.conf.example",
+		"share/libkeepalive/systemd-keepalive-cgroup.conf", "share/libkeepalive/systemd-keepalive-bpfprogram.conf",
+		"share/libkeepalive/systemd-keepalive-load@.service"}
 	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			t.Errorf("not installed: %v", err)
