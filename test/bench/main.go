@@ -203,7 +203,7 @@ func main() {
 	fmt.Println()
 	missed = append(missed, statusFigure(*ka, *conns, *rounds)...)
 	if *cgroup {
-		benchCgroup(src, dir, *rounds)
+		missed = append(missed, benchCgroup(src, dir, *rounds)...)
 	}
 	if len(missed) > 0 {
 		fmt.Printf("\n%d target(s) missed:\n", len(missed))
