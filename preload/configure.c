@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../shim/cparse/line.h"
 #include "preload.h"
 
 #ifndef IPPROTO_MPTCP
@@ -21,37 +22,8 @@ int ka_wants(int domain, int type, int protocol)
 	return protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP;
 }
 
-/* A small line builder: snprintf is not async-signal-safe. */
-struct line {
-	char buf[512];
-	size_t n;
-};
-
-static void put(struct line *l, const char *s)
-{
-	size_t k = strlen(s);
-	if (k > sizeof l->buf - 1 - l->n)
-		k = sizeof l->buf - 1 - l->n;
-	memcpy(l->buf + l->n, s, k);
-	l->n += k;
-	l->buf[l->n] = 0;
-}
-
-static void put_num(struct line *l, long long v)
-{
-	char d[24];
-	int i = sizeof d;
-	int neg = v < 0;
-	unsigned long long u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	d[--i] = 0;
-	do {
-		d[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (neg)
-		d[--i] = '-';
-	put(l, d + i);
-}
+/* The debug lines' parts are at most this long. */
+#define DEBUG_LINE_MAX 512
 
 static const struct {
 	int var;
@@ -66,37 +38,39 @@ static const struct {
 
 /* say writes the debug line: only ever called with KEEPALIVE_DEBUG on, so
  * that the common path pays for no formatting. */
-static void say(int fd, int domain, int protocol, const char *how, const struct line *ok, const struct line *refused)
+static void say(int fd, int domain, int protocol, const char *how, const struct ka_line *ok, const struct ka_line *refused)
 {
-	struct line l = {.n = 0, .buf = ""};
-	put(&l, "libkeepalive: ");
-	put(&l, how);
-	put(&l, " fd ");
-	put_num(&l, fd);
-	put(&l, domain == AF_INET6 ? " AF_INET6" : " AF_INET");
-	put(&l, protocol == IPPROTO_MPTCP ? " mptcp:" : " tcp:");
-	put(&l, ok->buf);
+	char buf[DEBUG_LINE_MAX];
+	struct ka_line l;
+	ka_line_start(&l, buf, sizeof buf);
+	ka_put(&l, "libkeepalive: ");
+	ka_put(&l, how);
+	ka_put(&l, " fd ");
+	ka_put_num(&l, fd);
+	ka_put(&l, domain == AF_INET6 ? " AF_INET6" : " AF_INET");
+	ka_put(&l, protocol == IPPROTO_MPTCP ? " mptcp:" : " tcp:");
+	ka_put(&l, ok->buf);
 	if (refused->n) {
-		put(&l, "; refused:");
-		put(&l, refused->buf);
+		ka_put(&l, "; refused:");
+		ka_put(&l, refused->buf);
 	}
-	ka_write_line(l.buf, 1);
+	ka_write_line(buf, 1);
 }
 
-static void note(struct line *l, const char *label, int r, int v)
+static void note(struct ka_line *l, const char *label, int r, int v)
 {
-	put(l, " ");
-	put(l, label);
-	put(l, r == 0 ? "=" : "(errno ");
-	put_num(l, r == 0 ? v : errno);
+	ka_put(l, " ");
+	ka_put(l, label);
+	ka_put(l, r == 0 ? "=" : "(errno ");
+	ka_put_num(l, r == 0 ? v : errno);
 	if (r != 0)
-		put(l, ")");
+		ka_put(l, ")");
 }
 
 /* apply sets the options; with ok and refused (KEEPALIVE_DEBUG) it also
  * notes what the kernel took and refused. It has no large locals: socket()
  * may run in a signal handler on a small alternate stack. */
-static void apply(const struct ka_settings *s, int fd, struct line *ok, struct line *refused)
+static void apply(const struct ka_settings *s, int fd, struct ka_line *ok, struct ka_line *refused)
 {
 	int on = 1;
 	int r = ka_setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
@@ -119,7 +93,10 @@ static void apply(const struct ka_settings *s, int fd, struct line *ok, struct l
 __attribute__((noinline)) static void configure_debug(const struct ka_settings *s, int fd, int domain, int protocol,
 						       const char *how)
 {
-	struct line ok = {.n = 0, .buf = ""}, refused = {.n = 0, .buf = ""};
+	char okb[DEBUG_LINE_MAX], refusedb[DEBUG_LINE_MAX];
+	struct ka_line ok, refused;
+	ka_line_start(&ok, okb, sizeof okb);
+	ka_line_start(&refused, refusedb, sizeof refusedb);
 	apply(s, fd, &ok, &refused);
 	say(fd, domain, protocol, how, &ok, &refused);
 }
@@ -142,9 +119,9 @@ static int marked(int fd)
 	return fd >= 0 && fd < KA_TRACKED && (__atomic_load_n(&configured[fd / 8], __ATOMIC_RELAXED) >> (fd % 8)) & 1;
 }
 
-/* The options force keeps, and the variable each comes from (-1 for
- * SO_KEEPALIVE, which stays on). */
-static int kept_var(int level, int name)
+/* kept_option: the index in options of an option force keeps, -1 for
+ * SO_KEEPALIVE (which stays on), -2 for any other option. */
+static int kept_option(int level, int name)
 {
 	if (level == SOL_SOCKET && name == SO_KEEPALIVE)
 		return -1;
@@ -152,8 +129,29 @@ static int kept_var(int level, int name)
 		return -2;
 	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++)
 		if (options[i].name == name)
-			return options[i].var;
+			return (int)i;
 	return -2;
+}
+
+/* say_kept writes the debug line of a call force did not make; out of line,
+ * so that the buffer weighs on no other setsockopt call. */
+__attribute__((noinline)) static void say_kept(const struct ka_settings *s, int fd, int opt, const void *val,
+						socklen_t len)
+{
+	char buf[DEBUG_LINE_MAX];
+	struct ka_line l;
+	ka_line_start(&l, buf, sizeof buf);
+	ka_put(&l, "libkeepalive: setsockopt fd ");
+	ka_put_num(&l, fd);
+	ka_put(&l, " ");
+	ka_put(&l, opt < 0 ? "SO_KEEPALIVE" : options[opt].label);
+	ka_put(&l, "=");
+	ka_put_num(&l, val && len >= (socklen_t)sizeof(int) ? *(const int *)val : -1);
+	ka_put(&l, " not made: KEEPALIVE=force keeps ");
+	ka_put(&l, opt < 0 ? "SO_KEEPALIVE" : ka_rules[options[opt].var].var);
+	ka_put(&l, "=");
+	ka_put_num(&l, opt < 0 ? 1 : s->cfg.value[options[opt].var]);
+	ka_write_line(buf, 1);
 }
 
 int ka_keeps(int fd, int level, int name, const void *val, socklen_t len)
@@ -162,8 +160,8 @@ int ka_keeps(int fd, int level, int name, const void *val, socklen_t len)
 	const struct ka_settings *s = ka_get(&scratch);
 	if (!s->forced || !marked(fd))
 		return 0;
-	int var = kept_var(level, name);
-	if (var == -2 || (var >= 0 && s->cfg.state[var] != KA_OK))
+	int opt = kept_option(level, name);
+	if (opt == -2 || (opt >= 0 && s->cfg.state[options[opt].var] != KA_OK))
 		return 0;
 	int saved = errno;
 	/* Two questions: only a TCP or MPTCP socket has one of these protocols
@@ -175,26 +173,8 @@ int ka_keeps(int fd, int level, int name, const void *val, socklen_t len)
 		   (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP);
 	n = sizeof on;
 	ours = ours && getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && on;
-	if (ours && s->debug) {
-		struct line l = {.n = 0, .buf = ""};
-		put(&l, "libkeepalive: setsockopt fd ");
-		put_num(&l, fd);
-		put(&l, var < 0 ? " SO_KEEPALIVE=" : " ");
-		if (var >= 0) {
-			for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++)
-				if (options[i].var == var)
-					put(&l, options[i].label);
-			put(&l, "=");
-		}
-		put_num(&l, val && len >= (socklen_t)sizeof(int) ? *(const int *)val : -1);
-		put(&l, " not made: KEEPALIVE=force keeps ");
-		put(&l, var < 0 ? "SO_KEEPALIVE=1" : ka_rules[var].var);
-		if (var >= 0) {
-			put(&l, "=");
-			put_num(&l, s->cfg.value[var]);
-		}
-		ka_write_line(l.buf, 1);
-	}
+	if (ours && s->debug)
+		say_kept(s, fd, opt, val, len);
 	errno = saved;
 	return ours;
 }

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../shim/cparse/line.h"
 #include "../shim/cparse/report.h"
 #include "preload.h"
 
@@ -117,29 +118,19 @@ static int to_stderr(const char *buf, size_t n)
  * with no timestamp (the receiver adds it). */
 __attribute__((noinline)) static void to_syslog(const char *line, size_t n)
 {
-	char buf[KA_MSG_MAX + 64] = "<12>libkeepalive[";
-	size_t k = strlen(buf);
-	char d[16];
-	int i = sizeof d;
-	unsigned pid = (unsigned)getpid();
-	do {
-		d[--i] = (char)('0' + pid % 10);
-		pid /= 10;
-	} while (pid);
-	memcpy(buf + k, d + i, sizeof d - (size_t)i);
-	k += sizeof d - (size_t)i;
-	memcpy(buf + k, "]: ", 3);
-	k += 3;
+	char buf[KA_MSG_MAX + 64];
+	struct ka_line l;
+	ka_line_start(&l, buf, sizeof buf);
+	ka_put(&l, "<12>libkeepalive[");
+	ka_put_num(&l, getpid());
+	ka_put(&l, "]: ");
 	size_t skip = strncmp(line, KA_PREFIX, strlen(KA_PREFIX)) == 0 ? strlen(KA_PREFIX) : 0;
-	if (n - skip > sizeof buf - k)
-		n = sizeof buf - k + skip;
-	memcpy(buf + k, line + skip, n - skip);
-	k += n - skip;
+	ka_put_n(&l, line + skip, n - skip);
 	int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
 	struct sockaddr_un a = {.sun_family = AF_UNIX, .sun_path = "/dev/log"};
-	sendto(fd, buf, k, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, sizeof a);
+	sendto(fd, buf, l.n, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, sizeof a);
 	close(fd);
 }
 

@@ -2,69 +2,40 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "line.h"
 #include "report.h"
 
-struct msg {
-	char buf[KA_MSG_MAX];
-	size_t n;
-};
-
-static void put_n(struct msg *m, const char *s, size_t k)
-{
-	if (k > sizeof m->buf - 1 - m->n)
-		k = sizeof m->buf - 1 - m->n;
-	memcpy(m->buf + m->n, s, k);
-	m->n += k;
-	m->buf[m->n] = 0;
-}
-
-static void put(struct msg *m, const char *s) { put_n(m, s, strlen(s)); }
-
-static void put_num(struct msg *m, long long v)
-{
-	char d[24];
-	int i = sizeof d;
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	do {
-		d[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		d[--i] = '-';
-	put_n(m, d + i, sizeof d - (size_t)i);
-}
-
 /* put_quoted is shim.Quote of s[:k]. */
-static void put_quoted(struct msg *m, const char *s, size_t k)
+static void put_quoted(struct ka_line *m, const char *s, size_t k)
 {
 	static const char hex[] = "0123456789abcdef";
-	put(m, "\"");
+	ka_put(m, "\"");
 	for (size_t i = 0; i < k; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char e[4] = {'\\', (char)c, 0, 0};
 		if (c == '"' || c == '\\')
-			put_n(m, e, 2);
+			ka_put_n(m, e, 2);
 		else if (c >= 0x20 && c < 0x7f)
-			put_n(m, (const char *)&s[i], 1);
+			ka_put_n(m, (const char *)&s[i], 1);
 		else {
 			char x[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-			put_n(m, x, 4);
+			ka_put_n(m, x, 4);
 		}
 	}
-	put(m, "\"");
+	ka_put(m, "\"");
 }
 
 /* put_value is shim.showValue. */
-static void put_value(struct msg *m, const char *v)
+static void put_value(struct ka_line *m, const char *v)
 {
 	size_t k = strlen(v);
 	put_quoted(m, v, k > KA_MAX_SHOWN ? KA_MAX_SHOWN : k);
 	if (k > KA_MAX_SHOWN)
-		put(m, "...");
+		ka_put(m, "...");
 }
 
 /* put_path is shim.ShowPath. */
-static void put_path(struct msg *m, const char *p)
+static void put_path(struct ka_line *m, const char *p)
 {
 	size_t k = strlen(p);
 	int cut = k > KA_MAX_PATH;
@@ -77,39 +48,40 @@ static void put_path(struct msg *m, const char *p)
 			plain = 0;
 	}
 	if (plain)
-		put_n(m, p, k);
+		ka_put_n(m, p, k);
 	else
 		put_quoted(m, p, k);
 	if (cut)
-		put(m, "...");
+		ka_put(m, "...");
 }
 
-static void start(struct msg *m, const struct ka_source *src, int line)
+/* start begins a message in buf: the prefix, and the file and line it is
+ * about (src NULL: the environment). */
+static void start(struct ka_line *m, char *buf, const struct ka_source *src, int line)
 {
-	m->n = 0;
-	m->buf[0] = 0;
-	put(m, KA_PREFIX);
+	ka_line_start(m, buf, KA_MSG_MAX);
+	ka_put(m, KA_PREFIX);
 	if (src == NULL)
 		return;
 	put_path(m, src->path);
 	if (line > 0) {
-		put(m, ":");
-		put_num(m, line);
+		ka_put(m, ":");
+		ka_put_num(m, line);
 	}
 }
 
-static void value_msg(struct msg *m, int var, const char *v, int why)
+static void value_msg(struct ka_line *m, int var, const char *v, int why)
 {
 	const struct ka_rule *r = &ka_rules[var];
-	put(m, r->var);
-	put(m, "=");
+	ka_put(m, r->var);
+	ka_put(m, "=");
 	put_value(m, v);
-	put(m, " is ");
-	put(m, ka_reasons[why]);
-	put(m, ": want ");
-	put(m, r->want);
-	put(m, "; ");
-	put(m, r->instead);
+	ka_put(m, " is ");
+	ka_put(m, ka_reasons[why]);
+	ka_put(m, ": want ");
+	ka_put(m, r->want);
+	ka_put(m, "; ");
+	ka_put(m, r->instead);
 }
 
 static const char *errno_words(int e, char *num, size_t cap)
@@ -121,11 +93,10 @@ static const char *errno_words(int e, char *num, size_t cap)
 	for (unsigned i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (known[i].e == e)
 			return known[i].words;
-	struct msg t = {.n = 0};
-	put(&t, KA_ERRNO_WORD);
-	put_num(&t, e);
-	strncpy(num, t.buf, cap - 1);
-	num[cap - 1] = 0;
+	struct ka_line t;
+	ka_line_start(&t, num, cap);
+	ka_put(&t, KA_ERRNO_WORD);
+	ka_put_num(&t, e);
 	return num;
 }
 
@@ -204,7 +175,8 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 		if (slot >= 0)
 			last[slot] = no + 1;
 	}
-	struct msg m;
+	struct ka_line m;
+	char buf[KA_MSG_MAX];
 	no = 0;
 	for (const char *p = text; p <= end; no++) {
 		p = next_line(p, end, &l);
@@ -212,20 +184,20 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 			continue;
 		int slot = key_slot(&l);
 		if (slot < 0) {
-			start(&m, src, no + 1);
-			put(&m, " " KA_MSG_NOT_SETTING);
-			emit(ctx, m.buf);
+			start(&m, buf, src, no + 1);
+			ka_put(&m, " " KA_MSG_NOT_SETTING);
+			emit(ctx, buf);
 			count++;
 			continue;
 		}
 		if (prev[slot]) {
-			start(&m, src, no + 1);
-			put(&m, " " KA_MSG_AGAIN_0);
-			put(&m, slot_name(slot));
-			put(&m, KA_MSG_AGAIN_1);
-			put_num(&m, prev[slot]);
-			put(&m, KA_MSG_AGAIN_2);
-			emit(ctx, m.buf);
+			start(&m, buf, src, no + 1);
+			ka_put(&m, " " KA_MSG_AGAIN_0);
+			ka_put(&m, slot_name(slot));
+			ka_put(&m, KA_MSG_AGAIN_1);
+			ka_put_num(&m, prev[slot]);
+			ka_put(&m, KA_MSG_AGAIN_2);
+			emit(ctx, buf);
 			count++;
 		}
 		prev[slot] = no + 1;
@@ -238,10 +210,10 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 		int why;
 		if (ka_parse_why(slot, v, &val, &why) != KA_INVALID)
 			continue;
-		start(&m, src, no + 1);
-		put(&m, ": ");
+		start(&m, buf, src, no + 1);
+		ka_put(&m, ": ");
 		value_msg(&m, slot, v, why);
-		emit(ctx, m.buf);
+		emit(ctx, buf);
 		count++;
 	}
 	return count;
@@ -249,46 +221,48 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 
 static int report_file(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 {
-	struct msg m;
-	start(&m, src, 0);
-	put(&m, " ");
+	struct ka_line m;
+	char buf[KA_MSG_MAX];
+	start(&m, buf, src, 0);
+	ka_put(&m, " ");
 	if (src->err == ENOENT) {
 		if (!src->named)
 			return 0;
-		put(&m, KA_MSG_MISSING);
+		ka_put(&m, KA_MSG_MISSING);
 	} else if (src->err) {
 		char num[32];
-		put(&m, KA_MSG_CANNOT_READ_0);
-		put(&m, errno_words(src->err, num, sizeof num));
-		put(&m, KA_MSG_CANNOT_READ_1);
+		ka_put(&m, KA_MSG_CANNOT_READ_0);
+		ka_put(&m, errno_words(src->err, num, sizeof num));
+		ka_put(&m, KA_MSG_CANNOT_READ_1);
 	} else if (src->kind) {
-		put(&m, KA_MSG_NOT_REGULAR_0);
-		put(&m, kind_words(src->kind));
-		put(&m, KA_MSG_NOT_REGULAR_1);
+		ka_put(&m, KA_MSG_NOT_REGULAR_0);
+		ka_put(&m, kind_words(src->kind));
+		ka_put(&m, KA_MSG_NOT_REGULAR_1);
 	} else if (src->n > KA_FILE_MAX) {
-		put(&m, KA_MSG_TOO_LONG);
+		ka_put(&m, KA_MSG_TOO_LONG);
 	} else if (src->n && memchr(src->text, 0, src->n) != NULL) {
-		put(&m, KA_MSG_NUL);
+		ka_put(&m, KA_MSG_NUL);
 	} else {
 		return report_lines(src, emit, ctx);
 	}
-	emit(ctx, m.buf);
+	emit(ctx, buf);
 	return 1;
 }
 
 int ka_report(const struct ka_source *src, const char *(*env)(const char *name), ka_emit_fn emit, void *ctx)
 {
 	int count = src ? report_file(src, emit, ctx) : 0;
-	struct msg m;
+	struct ka_line m;
+	char buf[KA_MSG_MAX];
 	for (int i = 0; i < KA_NUM_VARS; i++) {
 		const char *v = env(ka_rules[i].var);
 		long long val;
 		int why;
 		if (v == NULL || *v == 0 || ka_parse_why(i, v, &val, &why) != KA_INVALID)
 			continue;
-		start(&m, NULL, 0);
+		start(&m, buf, NULL, 0);
 		value_msg(&m, i, v, why);
-		emit(ctx, m.buf);
+		emit(ctx, buf);
 		count++;
 	}
 	return count;
