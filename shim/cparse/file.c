@@ -41,13 +41,41 @@ int ka_file_read(const char *path, char *text, size_t cap, size_t *n, unsigned *
 
 static int blank(char c) { return c == ' ' || c == '\t'; }
 
-/* trim cuts spaces and tabs from both ends of [*s, *e). */
-static void trim(char **s, char **e)
+const char *ka_file_line(const char *p, const char *end, struct ka_file_line *l)
 {
-	while (*s < *e && blank(**s))
-		(*s)++;
-	while (*e > *s && blank((*e)[-1]))
-		(*e)--;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	const char *s = p, *e = nl ? nl : end;
+	if (e > s && e[-1] == '\r')
+		e--;
+	while (s < e && blank(*s))
+		s++;
+	while (e > s && blank(e[-1]))
+		e--;
+	l->empty = s == e || *s == '#';
+	const char *eq = l->empty ? NULL : memchr(s, '=', (size_t)(e - s));
+	l->has_eq = eq != NULL;
+	if (eq) {
+		const char *ks = s, *ke = eq, *vs = eq + 1, *ve = e;
+		while (ke > ks && blank(ke[-1]))
+			ke--;
+		while (vs < ve && blank(*vs))
+			vs++;
+		l->key = ks, l->klen = (size_t)(ke - ks);
+		l->value = vs, l->vlen = (size_t)(ve - vs);
+	}
+	return nl ? nl + 1 : end + 1;
+}
+
+int ka_file_key(const struct ka_file_line *l)
+{
+	if (!l->has_eq)
+		return -1;
+	for (int i = 0; i < KA_NUM_VARS; i++)
+		if (strlen(ka_rules[i].var) == l->klen && memcmp(ka_rules[i].var, l->key, l->klen) == 0)
+			return i;
+	if (strlen(KA_EXCLUDE_VAR) == l->klen && memcmp(KA_EXCLUDE_VAR, l->key, l->klen) == 0)
+		return KA_NUM_VARS;
+	return -1;
 }
 
 void ka_file_parse(struct ka_file *f, const char *text, size_t n)
@@ -63,39 +91,24 @@ void ka_file_parse(struct ka_file *f, const char *text, size_t n)
 	}
 	memcpy(f->buf, text, n);
 	f->buf[n] = 0;
-	char *p = f->buf, *end = f->buf + n;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *s = p, *e = nl ? nl : end;
-		p = nl ? nl + 1 : end;
-		if (e > s && e[-1] == '\r')
-			e--;
-		trim(&s, &e);
-		if (s == e || *s == '#')
+	const char *end = f->buf + n;
+	struct ka_file_line l;
+	for (const char *p = f->buf; p <= end;) {
+		p = ka_file_line(p, end, &l);
+		if (l.empty)
 			continue;
-		char *eq = memchr(s, '=', (size_t)(e - s));
-		if (!eq) {
+		int key = ka_file_key(&l);
+		if (key < 0) {
 			f->problems++;
 			continue;
 		}
-		char *ks = s, *ke = eq, *vs = eq + 1, *ve = e;
-		trim(&ks, &ke);
-		trim(&vs, &ve);
-		*ke = 0;
-		*ve = 0;
-		const char **slot = NULL;
-		if (strcmp(ks, KA_EXCLUDE_VAR) == 0)
-			slot = &f->exclude;
-		for (int i = 0; i < KA_NUM_VARS && !slot; i++)
-			if (strcmp(ks, ka_rules[i].var) == 0)
-				slot = &f->value[i];
-		if (!slot) {
-			f->problems++;
-			continue;
-		}
+		const char **slot = key == KA_NUM_VARS ? &f->exclude : &f->value[key];
 		if (*slot)
 			f->problems++; /* set again: the last line applies */
-		*slot = vs;
+		/* The value ends at a blank, the line's end or the text's: ours to
+		 * terminate, in f's copy. */
+		f->buf[l.value - f->buf + l.vlen] = 0;
+		*slot = l.value;
 	}
 	long long v;
 	for (int i = 0; i < KA_NUM_VARS; i++)

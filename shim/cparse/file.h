@@ -16,6 +16,24 @@ struct ka_file {
 	int problems;                   /* lines or values the user must hear about */
 };
 
+/* One line of a configuration file, as shim.ParseFile sees it: trimmed of
+ * a trailing CR and of spaces and tabs, key and value cut at the first '='
+ * and trimmed again. */
+struct ka_file_line {
+	const char *key, *value; /* not terminated */
+	size_t klen, vlen;
+	int has_eq, empty; /* empty: blank or a comment */
+};
+
+/* ka_file_line reads the line starting at p (p <= end) into l and returns
+ * where the next one starts: past end after the last, so that a walk is
+ * for (p = text; p <= end;) p = ka_file_line(p, end, &l). */
+KA_HIDDEN const char *ka_file_line(const char *p, const char *end, struct ka_file_line *l);
+
+/* ka_file_key: the line's key as 0..KA_NUM_VARS-1 for a variable,
+ * KA_NUM_VARS for the exclude list, -1 for no setting. */
+KA_HIDDEN int ka_file_key(const struct ka_file_line *l);
+
 /* ka_file_parse reads n bytes of text into f. */
 KA_HIDDEN void ka_file_parse(struct ka_file *f, const char *text, size_t n);
 

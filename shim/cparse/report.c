@@ -2,6 +2,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "file.h"
 #include "line.h"
 #include "report.h"
 
@@ -112,66 +113,18 @@ static const char *kind_words(unsigned kind)
 	return KA_UNKNOWN_KIND;
 }
 
-static int blank(char c) { return c == ' ' || c == '\t'; }
-
-/* One line of the file, as shim.ParseFile sees it. */
-struct line {
-	const char *key, *value; /* trimmed, not terminated */
-	size_t klen, vlen;
-	int has_eq, empty;
-};
-
-static const char *next_line(const char *p, const char *end, struct line *l)
-{
-	const char *nl = memchr(p, '\n', (size_t)(end - p));
-	const char *s = p, *e = nl ? nl : end;
-	if (e > s && e[-1] == '\r')
-		e--;
-	while (s < e && blank(*s))
-		s++;
-	while (e > s && blank(e[-1]))
-		e--;
-	l->empty = s == e || *s == '#';
-	const char *eq = l->empty ? NULL : memchr(s, '=', (size_t)(e - s));
-	l->has_eq = eq != NULL;
-	if (eq) {
-		const char *ks = s, *ke = eq, *vs = eq + 1, *ve = e;
-		while (ke > ks && blank(ke[-1]))
-			ke--;
-		while (vs < ve && blank(*vs))
-			vs++;
-		l->key = ks, l->klen = (size_t)(ke - ks);
-		l->value = vs, l->vlen = (size_t)(ve - vs);
-	}
-	return nl ? nl + 1 : end + 1;
-}
-
-/* key_slot: 0..KA_NUM_VARS-1 for a variable, KA_NUM_VARS for the exclude
- * list, -1 for anything else. */
-static int key_slot(const struct line *l)
-{
-	if (!l->has_eq)
-		return -1;
-	for (int i = 0; i < KA_NUM_VARS; i++)
-		if (strlen(ka_rules[i].var) == l->klen && memcmp(ka_rules[i].var, l->key, l->klen) == 0)
-			return i;
-	if (strlen(KA_EXCLUDE_VAR) == l->klen && memcmp(KA_EXCLUDE_VAR, l->key, l->klen) == 0)
-		return KA_NUM_VARS;
-	return -1;
-}
-
 static const char *slot_name(int slot) { return slot < KA_NUM_VARS ? ka_rules[slot].var : KA_EXCLUDE_VAR; }
 
 static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 {
 	const char *text = src->text ? src->text : "", *end = text + (src->text ? src->n : 0);
 	int last[KA_NUM_VARS + 1] = {0}, prev[KA_NUM_VARS + 1] = {0};
-	struct line l;
+	struct ka_file_line l;
 	int count = 0, no = 0;
 	/* Pass 1: the line each key's value comes from (the last one). */
 	for (const char *p = text; p <= end; no++) {
-		p = next_line(p, end, &l);
-		int slot = l.empty ? -1 : key_slot(&l);
+		p = ka_file_line(p, end, &l);
+		int slot = l.empty ? -1 : ka_file_key(&l);
 		if (slot >= 0)
 			last[slot] = no + 1;
 	}
@@ -179,10 +132,10 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 	char buf[KA_MSG_MAX];
 	no = 0;
 	for (const char *p = text; p <= end; no++) {
-		p = next_line(p, end, &l);
+		p = ka_file_line(p, end, &l);
 		if (l.empty)
 			continue;
-		int slot = key_slot(&l);
+		int slot = ka_file_key(&l);
 		if (slot < 0) {
 			start(&m, buf, src, no + 1);
 			ka_put(&m, " " KA_MSG_NOT_SETTING);
