@@ -55,9 +55,8 @@ int main(int argc, char **argv)
 		setsockopt(l, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 		setsockopt(l, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
 	}
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &al)) {
+	struct sockaddr_in a;
+	if (loopback_listen(l, &a)) {
 		perror("listen");
 		return 1;
 	}

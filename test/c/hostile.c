@@ -5,26 +5,14 @@
  *   accept-guard      accept() with a 1-byte address buffer that ends a page
  *   argc0 PROG        runs PROG with argc == 0 (the kernel may add "")
  *   socket            opens one TCP socket and prints "hello" */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "probe.h"
 
-static int keepalive(int fd)
-{
-	int on = -1;
-	socklen_t n = sizeof on;
-	getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n);
-	return on;
-}
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+/* keepalive is SO_KEEPALIVE as the kernel has it; -1 for no socket. */
+static int keepalive(int fd) { return fd < 0 ? -1 : opt(fd, SOL_SOCKET, SO_KEEPALIVE); }
 
 int main(int argc, char **argv)
 {
@@ -49,9 +37,8 @@ int main(int argc, char **argv)
 		if (mem == MAP_FAILED || mprotect(mem + page, page, PROT_NONE) != 0)
 			return 1;
 		int l = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t alen = sizeof a;
-		if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &alen))
+		struct sockaddr_in a;
+		if (loopback_listen(l, &a))
 			return 1;
 		int c = socket(AF_INET, SOCK_STREAM, 0);
 		if (connect(c, (struct sockaddr *)&a, sizeof a))

@@ -3,8 +3,6 @@
  * on a client socket and on an accepted one. Prints the kernel's values. */
 #include "probe.h"
 
-#include <arpa/inet.h>
-
 static int setopt(int fd, int level, int name, int v)
 {
 	int r = setsockopt(fd, level, name, &v, sizeof v);
@@ -25,9 +23,8 @@ int main(void)
 {
 	char buf[128];
 	int l = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof a;
-	if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &alen))
+	struct sockaddr_in a;
+	if (loopback_listen(l, &a))
 		return 1;
 	int c = socket(AF_INET, SOCK_STREAM, 0);
 	if (connect(c, (struct sockaddr *)&a, sizeof a))

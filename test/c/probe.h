@@ -29,6 +29,16 @@ __attribute__((unused)) static char *describe(int fd, char *buf, size_t n)
 	return buf;
 }
 
+/* loopback_listen binds l to a free port of 127.0.0.1 and listens; *a is
+ * then the address to connect to. 0, or -1 with errno. */
+__attribute__((unused)) static int loopback_listen(int l, struct sockaddr_in *a)
+{
+	struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof *a;
+	*a = any;
+	return bind(l, (struct sockaddr *)a, sizeof *a) || listen(l, 1) || getsockname(l, (struct sockaddr *)a, &al) ? -1 : 0;
+}
+
 /* ka_on is what a child process checks and reports through its exit status. */
 __attribute__((unused)) static int ka_on(int fd) { return opt(fd, SOL_SOCKET, SO_KEEPALIVE) == 1; }
 
