@@ -744,21 +744,7 @@ func TestCgroupDeadPeer(t *testing.T) {
 			// exec remounts /sys in the namespace.
 			cmd := exec.CommandContext(l.ctx, "ip", "netns", "exec", l.cli, probeGoBin, tc.mode, net.JoinHostPort(serverAddr, wirePort))
 			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
-			p := &proc{cmd: cmd, lines: make(chan string, 16), errb: &strings.Builder{}}
-			p.in, _ = cmd.StdinPipe()
-			out, _ := cmd.StdoutPipe()
-			cmd.Stderr = p.errb
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			go func() {
-				s := bufio.NewScanner(out)
-				for s.Scan() {
-					p.lines <- s.Text()
-				}
-				close(p.lines)
-			}()
-			t.Cleanup(func() { p.in.Close(); cmd.Process.Kill(); cmd.Wait() })
+			p := startProc(t, cmd)
 			conn := p.expect(t, "connected")
 			l.vanish(t, l.srv, l.srvIf)
 			fmt.Fprintln(p.in, "go")

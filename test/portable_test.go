@@ -11,7 +11,6 @@ package test
 //	KEEPALIVE_BULLSEYE   build/bullseye (scripts/sysroot --root)
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
@@ -493,37 +492,5 @@ func signalDaemon(t *testing.T, p platform, preload bool, env []string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := p.start(ctx, preload, env, "signals", "signalfd")
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	expect := func(prefix string) string {
-		if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("waiting for %q: got %q; %s %s", prefix, lines.Text(), cmd.ProcessState, stderr.String())
-		}
-		return lines.Text()
-	}
-	expect("READY")
-	for i := 0; i < 3; i++ {
-		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1} {
-			cmd.Process.Signal(sig)
-			expect("got " + strconv.Itoa(int(sig)))
-		}
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := expect("done")
-	expect("PASS")
-	err := cmd.Wait()
-	if ctx.Err() != nil {
-		t.Fatal("hung")
-	}
-	if err != nil || done != "done hup=3 usr1=3 rtmin=0" {
-		t.Errorf("%v, %q", err, done)
-	}
-	return result{stderr: stderr.String()}
+	return result{stderr: signalExchange(t, ctx, cmd, []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1}, "done hup=3 usr1=3 rtmin=0")}
 }

@@ -23,45 +23,56 @@ func TestSignalDaemons(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					cmd := run{preload: preload, env: m.env, args: []string{"signals", reader}}.command(ctx)
-					stdout, _ := cmd.StdoutPipe()
-					var stderr strings.Builder
-					cmd.Stderr = &stderr
-					if err := cmd.Start(); err != nil {
-						t.Fatal(err)
-					}
-					lines := bufio.NewScanner(stdout)
-					expect := func(prefix string) string {
-						if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
-							cmd.Process.Kill()
-							cmd.Wait()
-							t.Fatalf("waiting for %q: got %q; %s %s", prefix, lines.Text(), cmd.ProcessState, stderr.String())
-						}
-						return lines.Text()
-					}
-					expect("READY")
-					for i := 0; i < 3; i++ {
-						for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, sigrtmin} {
-							cmd.Process.Signal(sig)
-							expect("got " + strconv.Itoa(int(sig)))
-						}
-					}
-					cmd.Process.Signal(syscall.SIGTERM)
-					done := expect("done")
-					expect("PASS")
-					err := cmd.Wait()
-					if ctx.Err() != nil {
-						t.Fatal("hung")
-					}
-					if err != nil || done != "done hup=3 usr1=3 rtmin=3" {
-						t.Errorf("%v, %q", err, done)
-					}
+					stderr := signalExchange(t, ctx, cmd, []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, sigrtmin},
+						"done hup=3 usr1=3 rtmin=3")
 					if preload {
-						m.check(t, result{stderr: stderr.String()})
+						m.check(t, result{stderr: stderr})
 					}
 				})
 			}
 		}
 	}
+}
+
+// signalExchange starts cmd, a `signals signalfd` or `signals sigwait`
+// daemon, sends each of sigs three times, one at a time, then SIGTERM, and
+// insists on every one being read and on the daemon's tally being want. It
+// returns the daemon's stderr.
+func signalExchange(t *testing.T, ctx context.Context, cmd *exec.Cmd, sigs []syscall.Signal, want string) string {
+	t.Helper()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	expect := func(prefix string) string {
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), prefix) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("waiting for %q: got %q; %s %s", prefix, lines.Text(), cmd.ProcessState, stderr.String())
+		}
+		return lines.Text()
+	}
+	expect("READY")
+	for i := 0; i < 3; i++ {
+		for _, sig := range sigs {
+			cmd.Process.Signal(sig)
+			expect("got " + strconv.Itoa(int(sig)))
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := expect("done")
+	expect("PASS")
+	err := cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("hung")
+	}
+	if err != nil || done != want {
+		t.Errorf("%v, %q, want %q", err, done, want)
+	}
+	return stderr.String()
 }
 
 // A host that reads SIGCHLD from a signalfd gets one for every child.

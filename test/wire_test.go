@@ -255,6 +255,13 @@ func (l *link) start(t testing.TB, ns string, preload bool, env []string, script
 	}
 	cmd := exec.CommandContext(l.ctx, "ip", append(full, args...)...)
 	cmd.Env = baseEnv()
+	return startProc(t, cmd)
+}
+
+// startProc starts cmd with its stdin a pipe, its stdout read line by line
+// into p.lines and its stderr kept; the test's end kills it.
+func startProc(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
 	p := &proc{cmd: cmd, lines: make(chan string, 16), errb: &strings.Builder{}}
 	p.in, _ = cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
