@@ -122,16 +122,9 @@ func TestManPagePaths(t *testing.T) {
 	need(t, "make")
 	need(t, "man")
 	need(t, "dpkg-deb")
-	out, err := exec.Command("make", "-C", "..", "deb").CombinedOutput()
-	if err != nil {
-		t.Fatalf("make deb: %v\n%s", err, out)
-	}
-	debs, _ := filepath.Glob("../build/libkeepalive_*.deb")
-	if len(debs) != 1 {
-		t.Fatalf("want one .deb in build/, have %v", debs)
-	}
+	pkg := makeDeb(t)
 	deb := t.TempDir()
-	if out, err := exec.Command("dpkg-deb", "-x", debs[0], deb).CombinedOutput(); err != nil {
+	if out, err := exec.Command("dpkg-deb", "-x", pkg, deb).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
 	}
 	local := t.TempDir()

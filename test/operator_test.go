@@ -228,8 +228,9 @@ func TestInstall(t *testing.T) {
 	}
 }
 
-func TestDebianPackage(t *testing.T) {
-	need(t, "dpkg-deb")
+// makeDeb runs make deb and returns the one package it leaves in build/.
+func makeDeb(t *testing.T) string {
+	t.Helper()
 	out, err := exec.Command("make", "-C", "..", "deb").CombinedOutput()
 	if err != nil {
 		t.Fatalf("make deb: %v\n%s", err, out)
@@ -238,7 +239,13 @@ func TestDebianPackage(t *testing.T) {
 	if len(debs) != 1 {
 		t.Fatalf("want one .deb in build/, have %v", debs)
 	}
-	contents, err := exec.Command("dpkg-deb", "--contents", debs[0]).Output()
+	return debs[0]
+}
+
+func TestDebianPackage(t *testing.T) {
+	need(t, "dpkg-deb")
+	deb := makeDeb(t)
+	contents, err := exec.Command("dpkg-deb", "--contents", deb).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,9 +256,9 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("the package lacks %s:\n%s", f, contents)
 		}
 	}
-	info, _ := exec.Command("dpkg-deb", "--field", debs[0], "Package", "Architecture").Output()
+	info, _ := exec.Command("dpkg-deb", "--field", deb, "Package", "Architecture").Output()
 	if !strings.Contains(string(info), "Package: libkeepalive") {
 		t.Errorf("control: %s", info)
 	}
-	t.Logf("%s:\n%s", debs[0], contents)
+	t.Logf("%s:\n%s", deb, contents)
 }

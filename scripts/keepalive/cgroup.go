@@ -242,21 +242,27 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// describe is the settings for humans.
-func describe(s sockops.Settings) string {
+// values is each setting in its unit, in the order idle, interval, count,
+// user timeout; unset is said for one that keeps the kernel's value.
+func values(s sockops.Settings, unset string) []string {
 	v := func(flag, x uint32, unit string) string {
 		if s.Flags&flag == 0 {
-			return "kernel's"
+			return unset
 		}
 		return fmt.Sprintf("%d%s", x, unit)
 	}
+	return []string{v(sockops.HasIdle, s.Idle, "s"), v(sockops.HasIntvl, s.Intvl, "s"), v(sockops.HasCnt, s.Cnt, ""),
+		v(sockops.HasUserTimeout, s.UserTimeout, "ms")}
+}
+
+// describe is the settings for humans.
+func describe(s sockops.Settings) string {
 	force := ""
 	if s.Flags&sockops.Force != 0 {
 		force = ", forced"
 	}
-	return fmt.Sprintf("idle %s, interval %s, count %s, user timeout %s%s",
-		v(sockops.HasIdle, s.Idle, "s"), v(sockops.HasIntvl, s.Intvl, "s"), v(sockops.HasCnt, s.Cnt, ""),
-		v(sockops.HasUserTimeout, s.UserTimeout, "ms"), force)
+	v := values(s, "kernel's")
+	return fmt.Sprintf("idle %s, interval %s, count %s, user timeout %s%s", v[0], v[1], v[2], v[3], force)
 }
 
 // openMaps returns the pinned settings and counters maps of dir, creating
@@ -558,18 +564,11 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	for _, e := range entries {
 		cells := []string{e.where, e.state}
 		if s := e.settings; s != nil {
-			v := func(flag, x uint32, unit string) string {
-				if s.Flags&flag == 0 {
-					return "-"
-				}
-				return fmt.Sprintf("%d%s", x, unit)
-			}
 			force := "no"
 			if s.Flags&sockops.Force != 0 {
 				force = "yes"
 			}
-			cells = append(cells, v(sockops.HasIdle, s.Idle, "s"), v(sockops.HasIntvl, s.Intvl, "s"),
-				v(sockops.HasCnt, s.Cnt, ""), v(sockops.HasUserTimeout, s.UserTimeout, "ms"), force)
+			cells = append(append(cells, values(*s, "-")...), force)
 		} else {
 			cells = append(cells, "?", "?", "?", "?", "?")
 		}
