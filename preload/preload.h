@@ -57,9 +57,8 @@ KA_HIDDEN void ka_write_line(const char *s, int debug);
 /* ka_output_init looks at descriptor 2 as the process starts. */
 KA_HIDDEN void ka_output_init(void);
 
-/* The configuration file's path, and the file as the settings read it
- * (NULL before they are read). */
-KA_HIDDEN const char *ka_config_path(void);
+/* The configuration file as the settings read it (NULL before they are
+ * read). */
 struct ka_source;
 KA_HIDDEN const struct ka_source *ka_source(void);
 

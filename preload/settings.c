@@ -19,16 +19,12 @@ static struct ka_source file_source;
 
 static const char *lookup(const char *name) { return getenv(name); }
 
+/* named_path is KEEPALIVE_CONFIG when it counts: set, not empty, and not in
+ * a secure-execution process. */
 static const char *named_path(void)
 {
 	const char *path = ka_secure() ? NULL : getenv(KA_CONFIG_VAR);
 	return path && *path ? path : NULL;
-}
-
-const char *ka_config_path(void)
-{
-	const char *path = named_path();
-	return path ? path : KA_DEFAULT_FILE;
 }
 
 /* excluded: is this program on the file's exclude list, by the name it was
@@ -56,8 +52,9 @@ __attribute__((noinline)) static void read_settings(struct ka_settings *s, struc
 {
 	int saved = errno;
 	struct ka_file f;
-	src->path = ka_config_path();
-	src->named = named_path() != NULL;
+	const char *named = named_path();
+	src->path = named ? named : KA_DEFAULT_FILE;
+	src->named = named != NULL;
 	src->text = text;
 	src->err = ka_file_read(src->path, text, KA_FILE_MAX + 1, &src->n, &src->kind);
 	ka_file_parse(&f, text, src->n);
