@@ -59,7 +59,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if *config != "" {
 		path, named, how = *config, true, "--config"
 	}
-	file := readConfig(path, named)
+	file := shim.ReadFile(path, named) // as the library reads it
 	c, probs := shim.LoadWith(environ, file)
 
 	fmt.Fprintf(stdout, "configuration file: %s (%s)", shim.ShowPath(path), how)
@@ -138,9 +138,6 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
-// readConfig reads the file as the library does.
-func readConfig(path string, named bool) shim.File { return shim.ReadFile(path, named) }
 
 // show is a setting's value in its unit.
 func show(v int, x int64) string {
