@@ -90,6 +90,10 @@ type run struct {
 	env     []string // added to a clean environment
 	args    []string // args[0]: a driver name, or a program on PATH
 	timeout time.Duration
+	// Standard descriptors the program gets instead of /dev/null (stdin)
+	// or the buffers exec returns (stdout, stderr), and process attributes.
+	stdin, stdout, stderr *os.File
+	attr                  *syscall.SysProcAttr
 }
 
 type result struct {
@@ -150,8 +154,18 @@ func (r run) exec(t testing.TB) result {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	cmd := r.command(ctx)
+	cmd.SysProcAttr = r.attr
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	if r.stdin != nil {
+		cmd.Stdin = r.stdin
+	}
+	if r.stdout != nil {
+		cmd.Stdout = r.stdout
+	}
+	if r.stderr != nil {
+		cmd.Stderr = r.stderr
+	}
 	err := cmd.Run()
 	res := result{stdout: out.String(), stderr: errb.String()}
 	if ctx.Err() != nil {

@@ -2,13 +2,10 @@ package test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,36 +22,17 @@ import (
 // run without the library (the control) and with it; the host's output, its
 // exit status and what its peers receive must be the same.
 
-// spawn runs r with the given standard descriptors (nil: /dev/null) and
-// returns its stdout as the test captured it when stdout is nil.
+// spawn runs r with the given standard descriptors (nil: /dev/null for
+// stdin, captured for stdout and stderr) and returns its stdout as
+// captured and its status; 30 s is a hang.
 func spawn(t *testing.T, r run, stdin, stdout, stderr *os.File, attr *syscall.SysProcAttr) (string, syscall.WaitStatus) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := r.command(ctx)
-	cmd.SysProcAttr = attr
-	var out bytes.Buffer
-	if stdin != nil {
-		cmd.Stdin = stdin
+	r.stdin, r.stdout, r.stderr, r.attr = stdin, stdout, stderr, attr
+	if r.timeout == 0 {
+		r.timeout = 30 * time.Second
 	}
-	if stdout != nil {
-		cmd.Stdout = stdout
-	} else {
-		cmd.Stdout = &out
-	}
-	if stderr != nil {
-		cmd.Stderr = stderr
-	}
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s (preload %v) hung: killed after 30s", strings.Join(r.args, " "), r.preload)
-	}
-	if err != nil {
-		if _, ok := err.(*exec.ExitError); !ok {
-			t.Fatalf("%s: %v", strings.Join(r.args, " "), err)
-		}
-	}
-	return out.String(), cmd.ProcessState.Sys().(syscall.WaitStatus)
+	res := r.exec(t)
+	return res.stdout, res.status
 }
 
 // want compares one run with its control: same status, and stdout as
