@@ -36,7 +36,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build cross portable dist demo deps test test-safety fuzz bench install uninstall deb clean FORCE
+.PHONY: all build cross portable dist demo deps test test-safety test-systems fuzz bench install uninstall deb clean FORCE
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -134,6 +134,18 @@ test-safety: deps $(LIB) $(BIN)
 	$(GOCMD) version $(LIB)
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./test \
 		-run '^Test($(subst $(space),|,$(strip $(SAFETY))))$$' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
+
+# Debian 11, 12 and 13 guests under qemu (KVM if it boots here, else TCG),
+# each with its own kernel and systemd, the .deb from dist installed with
+# dpkg -i: test/systems. The guests are built once per suite by scripts/guest
+# and cached in build/guests/SUITE (debootstrap, root only; a few minutes and
+# about 1.5 GB each); SUITES picks some.
+SUITES ?= bullseye bookworm trixie
+test-systems: dist
+	scripts/deps systems
+	cd test/systems && KEEPALIVE_SYSTEMS=1 KEEPALIVE_DEB=$(CURDIR)/$(DIST)/libkeepalive_$(VERSION)_amd64.deb \
+		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests KEEPALIVE_SUITES="$(SUITES)" \
+		$(GOCMD) test -count=1 -timeout 30m . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-systems.log | $(CURDIR)/scripts/test-summary
 
 # The differential fuzz tests of the C and Go readers and messages,
 # FUZZTIME each, first as they are, then with the C parser built under

@@ -1,0 +1,378 @@
+#!/bin/bash
+# The checks inside a guest (test/systems), run from the 9p share by
+# guest-run.service under the guest's own systemd, which powers the guest
+# off afterwards. /share/phase says which boot of the disk this is: 1 runs
+# every check and enables the reboot units; 2 (the same disk booted again)
+# checks them. Each result is one line of /share/results-PHASE.tsv:
+#   NAME<TAB>pass|fail|skip|info<TAB>DETAIL
+# Every check reads what it judges back from the kernel: getsockopt on a
+# pidfd_getfd duplicate (ka-probe socks), ss's timers, never a line of ours.
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+share=/share
+phase=$(cat $share/phase 2>/dev/null || echo 1)
+out=$share/results-$phase.tsv
+: > "$out"
+units=/etc/systemd/system
+data=/usr/share/libkeepalive
+# The settings of the shipped drop-ins, as ka-probe socks prints them.
+configured="ka=1 idle=60 intvl=10 cnt=3 ut=90000"
+kernel="ka=0 idle=7200 intvl=75 cnt=9 ut=0"
+
+result() { # NAME pass|fail|skip|info DETAIL...
+	local name=$1 verdict=$2
+	shift 2
+	printf '%s\t%s\t%s\n' "$name" "$verdict" "$(echo "$*" | tr '\t\n' '  ' | cut -c1-600)" >> "$out"
+	echo "guest-check: $verdict $name: $*"
+}
+# verdict NAME CONDITION DETAIL: pass when CONDITION (a command) succeeds.
+verdict() {
+	local name=$1 cond=$2
+	shift 2
+	if eval "$cond"; then result "$name" pass "$*"; else result "$name" fail "$*"; fi
+}
+
+mainpid() { systemctl show -p MainPID --value "$1"; }
+# socks PID FILTER: the last TCP socket of PID whose line holds FILTER.
+socks() { ka-probe socks "$1" 2>&1 | grep -- "$2" | tail -1; }
+# has LINE WANT: every key=value of WANT is in LINE.
+has() {
+	local w
+	for w in $2; do
+		[[ " $1 " == *" $w "* ]] || return 1
+	done
+}
+# sock_check NAME PID FILTER WANT WHAT: the newest socket matching FILTER.
+sock_check() {
+	local name=$1 pid=$2 filter=$3 want=$4 what=$5 line
+	settle conn_of "$pid" "$filter"
+	line=$(socks "$pid" "$filter")
+	verdict "$name" 'has "$line" "$want"' "$what: want $want; kernel says: ${line:-no such socket of PID $pid}"
+}
+# settle CMD...: retry CMD for up to 10 s (a unit's first connection).
+settle() {
+	local i
+	for i in $(seq 50); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+conn_of() { [ -n "$(socks "$1" "$2")" ]; }
+# fresh UNIT: (re)start UNIT and wait for its connection to 127.0.0.1:7100.
+fresh() {
+	systemctl restart "$1" || return 1
+	settle conn_of "$(mainpid "$1")" "peer=127.0.0.1:7100"
+}
+# more UNIT: one more connection from a ka-probe client; waits for it.
+more() {
+	local pid n
+	pid=$(mainpid "$1")
+	n=$(ka-probe socks "$pid" | grep -c "peer=127.0.0.1:7100")
+	systemctl kill -s USR1 "$1"
+	settle more_than "echo $pid" "peer=127.0.0.1:7100" "$n"
+}
+count() { [ "${1:-0}" = 0 ] && echo 0 && return; ka-probe socks "$1" | grep -c -- "$2"; }
+# connect GETPID PORT: a connection from this script's own cgroup (never
+# attached) to 127.0.0.1:PORT, held open in the background; waits until the
+# server (its PID printed by the command GETPID) has accepted it.
+connect() {
+	local filter="local=127.0.0.1:$2 peer=127" n
+	n=$(count "$($1)" "$filter")
+	python3 -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(600)' "$2" &
+	settle more_than "$1" "$filter" "$n"
+}
+more_than() { [ "$(count "$($1)" "$2")" -gt "$3" ]; }
+dropin() { # UNIT FILE [SECTION]: the shipped drop-in FILE on UNIT
+	mkdir -p "$units/$1.d"
+	if [ -n "${3:-}" ]; then
+		sed "s/^\[Service\]/[$3]/" "$data/$2" > "$units/$1.d/$2"
+	else
+		cp "$data/$2" "$units/$1.d/$2"
+	fi
+	systemctl daemon-reload
+}
+undropin() { rm -rf "$units/$1.d"; systemctl daemon-reload; }
+attach() { keepalive cgroup attach --idle 60 --interval 10 --count 3 --user-timeout 90 "$@" 2>&1; }
+install_units() {
+	cp /share/probe /usr/local/bin/ka-probe
+	cp /share/peer.py /usr/local/bin/ka-peer.py
+	cp /share/units/* $units/
+	mv $units/web-front.service "$units/web\\x2dfront.service"
+	systemctl daemon-reload
+	systemctl start ka-sink.service
+	settle sh -c 'ss -Htln | grep -q 127.0.0.1:7100'
+}
+
+systemd_version=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
+result info/system info "$(. /etc/os-release; echo "$PRETTY_NAME") kernel $(uname -r) systemd $systemd_version"
+
+phase1() {
+	# The package, as a user installs it.
+	local o
+	local rc
+	o=$(dpkg -i /share/libkeepalive_*_amd64.deb 2>&1)
+	rc=$?
+	verdict package/dpkg-install '[ $rc = 0 ] && [ -x /usr/bin/keepalive ] && [ -f /usr/lib/libkeepalive.so ]' "$o"
+	o=$(keepalive --version 2>&1)
+	verdict package/version '[[ $o == *1.0.0* ]]' "$o"
+	o=$(keepalive check 2>&1)
+	rc=$?
+	verdict package/check '[ $rc = 0 ]' "$o"
+	install_units
+
+	# The preload drop-in: a server, a client, a socket-activated service,
+	# each first without it (the control).
+	local pid line
+	systemctl start ka-pyserver && settle sh -c 'ss -Htln | grep -q 127.0.0.1:7001'
+	connect "mainpid ka-pyserver" 7001
+	sock_check preload/server/control "$(mainpid ka-pyserver)" "local=127.0.0.1:7001 peer=127" "$kernel" "accepted by python3 without the drop-in"
+	dropin ka-pyserver.service systemd-keepalive.conf
+	systemctl restart ka-pyserver && settle sh -c 'ss -Htln | grep -q 127.0.0.1:7001'
+	connect "mainpid ka-pyserver" 7001
+	pid=$(mainpid ka-pyserver)
+	sock_check preload/server "$pid" "local=127.0.0.1:7001 peer=127" "$configured" "accepted by python3 under the drop-in"
+	# keepalive status and ss say the same of that connection.
+	local st ss secs
+	ss=$(ss -Htino state established '( sport = :7001 )' | tr '\n' ' ')
+	secs=$(echo "$ss" | sed -n 's/.*timer:(keepalive,\([0-9.]*\)\(ms\|sec\|min\),.*/\1 \2/p' | awk '{v=$1; if ($2=="min") v*=60; else if ($2=="ms" && $1 !~ /\./) v/=1000; printf "%d", v}')
+	verdict preload/server/ss-timer '[ -n "$secs" ] && [ "$secs" -ge 40 ] && [ "$secs" -le 60 ]' "ss: a keepalive timer of at most idle 60 s: ${secs:-none} s from: $ss"
+	st=$(keepalive status "$pid" 2>&1 | grep "ESTAB  *127.0.0.1:7001 ")
+	verdict preload/server/status-agrees-with-ss '[[ $st =~ \ on\ +60s\ +10s\ +3\ +90000ms\ +keepalive, ]] && [ -n "$secs" ]' "keepalive status $pid: $st; ss: $ss"
+
+	systemctl start ka-pyclient
+	settle conn_of "$(mainpid ka-pyclient)" "peer=127.0.0.1:7100"
+	sock_check preload/client/control "$(mainpid ka-pyclient)" "peer=127.0.0.1:7100" "$kernel" "python3 client without the drop-in"
+	dropin ka-pyclient.service systemd-keepalive.conf
+	fresh ka-pyclient
+	sock_check preload/client "$(mainpid ka-pyclient)" "peer=127.0.0.1:7100" "$configured" "python3 client under the drop-in"
+
+	systemctl start ka-pysock.socket
+	connect "mainpid ka-pysock" 7003
+	settle conn_of "$(mainpid ka-pysock)" "local=127.0.0.1:7003 peer=127"
+	sock_check preload/socket-activated/control "$(mainpid ka-pysock)" "local=127.0.0.1:7003 peer=127" "$kernel" "accepted by a socket-activated python3 without the drop-in"
+	systemctl stop ka-pysock.service
+	dropin ka-pysock.service systemd-keepalive.conf
+	connect "mainpid ka-pysock" 7003
+	settle conn_of "$(mainpid ka-pysock)" "local=127.0.0.1:7003 peer=127"
+	sock_check preload/socket-activated "$(mainpid ka-pysock)" "local=127.0.0.1:7003 peer=127" "$configured" "accepted on systemd's listener by python3 under the drop-in"
+
+	# A real daemon from the suite's own archive: memcached (it turns
+	# SO_KEEPALIVE on itself, with the kernel's timers).
+	local mc
+	mcpid() { ss -Htlnp 'sport = :11211' | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+	if systemctl restart memcached && settle sh -c 'ss -Htln | grep -q :11211'; then
+		connect mcpid 11211
+		mc=$(mcpid)
+		sock_check daemon/memcached/control "$mc" "local=127.0.0.1:11211 peer=127" "idle=7200 intvl=75 cnt=9 ut=0" \
+			"memcached $(dpkg-query -W -f '${Version}' memcached) without the drop-in"
+		dropin memcached.service systemd-keepalive.conf
+		systemctl restart memcached && settle sh -c 'ss -Htln | grep -q :11211'
+		connect mcpid 11211
+		mc=$(mcpid)
+		sock_check daemon/memcached "$mc" "local=127.0.0.1:11211 peer=127" "$configured" "memcached under the drop-in"
+	else
+		result daemon/memcached fail "memcached does not start: $(systemctl status memcached 2>&1 | tail -5)"
+	fi
+
+	# keepalive cgroup attach and detach by unit name, on running services.
+	local u o
+	for u in legacy.service ka@tty1.service; do
+		fresh "$u"
+		pid=$(mainpid "$u")
+		local want=$configured ctl=$kernel what="static Go client, Go's keepalive off"
+		if [ "$u" = ka@tty1.service ]; then
+			ctl="ka=1 idle=15 intvl=15 cnt=9 ut=0"
+			want="ka=1 idle=15 intvl=15 cnt=9 ut=90000"
+			what="static Go client with Go's own 15 s keepalive: Go's wins, the user timeout applies"
+		fi
+		sock_check "cgroup/attach/$u/control" "$pid" "peer=127.0.0.1:7100" "$ctl" "before attach"
+		o=$(attach "$u")
+		rc=$?
+		verdict "cgroup/attach/$u/exit" '[ $rc = 0 ]' "keepalive cgroup attach ... $u: $o"
+		more "$u"
+		sock_check "cgroup/attach/$u" "$pid" "peer=127.0.0.1:7100" "$want" "$what, after attach"
+		o=$(keepalive cgroup status "$u" 2>&1)
+		rc=$?
+		verdict "cgroup/status/$u" '[ $rc = 0 ] && [[ $o == *attached* ]]' "$o"
+		if [ "$u" = ka@tty1.service ]; then
+			o=$(attach --force "$u")
+			more "$u"
+			sock_check "cgroup/attach/$u/force" "$pid" "peer=127.0.0.1:7100" "$configured" "Go's own keepalive with --force: $o"
+		fi
+		o=$(keepalive cgroup detach "$u" 2>&1)
+		rc=$?
+		verdict "cgroup/detach/$u/exit" '[ $rc = 0 ]' "keepalive cgroup detach $u: $o"
+		more "$u"
+		sock_check "cgroup/detach/$u" "$pid" "peer=127.0.0.1:7100" "$ctl" "a new connection after detach"
+	done
+	# A server unit's accepted connections, unit name with systemd's \x2d.
+	u='web\x2dfront.service'
+	systemctl start "$u" && settle sh -c 'ss -Htln | grep -q 127.0.0.1:7102'
+	pid=$(mainpid "$u")
+	connect "mainpid $u" 7102
+	sock_check "cgroup/attach/web-front/control" "$pid" "local=127.0.0.1:7102 peer=127" "$kernel" "accepted by a static Go server before attach"
+	o=$(attach "$u")
+	rc=$?
+	verdict "cgroup/attach/web-front/exit" '[ $rc = 0 ]' "keepalive cgroup attach ... $u: $o"
+	connect "mainpid $u" 7102
+	sock_check "cgroup/attach/web-front" "$pid" "local=127.0.0.1:7102 peer=127" "$configured" "accepted by a static Go server in $u after attach"
+	o=$(keepalive cgroup detach "$u" 2>&1)
+	rc=$?
+	verdict "cgroup/detach/web-front/exit" '[ $rc = 0 ]' "keepalive cgroup detach $u: $o"
+	connect "mainpid $u" 7102
+	sock_check "cgroup/detach/web-front" "$pid" "local=127.0.0.1:7102 peer=127" "$kernel" "accepted after detach"
+
+	# The ExecStartPre= drop-in, through a start, a restart and a stop.
+	fresh cgpre.service
+	sock_check cgroup/execstartpre/control "$(mainpid cgpre)" "peer=127.0.0.1:7100" "$kernel" "without the drop-in"
+	dropin cgpre.service systemd-keepalive-cgroup.conf
+	if fresh cgpre.service; then
+		sock_check cgroup/execstartpre/start "$(mainpid cgpre)" "peer=127.0.0.1:7100" "$configured" "after start"
+		pid=$(mainpid cgpre)
+		fresh cgpre.service
+		verdict cgroup/execstartpre/restart/new-process '[ "$(mainpid cgpre)" != "$pid" ]' "MainPID $pid, then $(mainpid cgpre)"
+		sock_check cgroup/execstartpre/restart "$(mainpid cgpre)" "peer=127.0.0.1:7100" "$configured" "after restart"
+	else
+		result cgroup/execstartpre/start fail "cgpre.service does not start under the drop-in: $(systemctl status cgpre 2>&1 | tail -6)"
+	fi
+	systemctl stop cgpre.service
+	o=$(systemctl is-failed cgpre.service)
+	verdict cgroup/execstartpre/stop '[ "$o" = inactive ]' "after stop: $o; $(journalctl -u cgpre -n 3 --no-pager 2>&1)"
+	o=$(ls /sys/fs/bpf/keepalive/attached/ 2>&1 | grep -i cgpre)
+	verdict cgroup/execstartpre/stop/unpinned '[ -z "$o" ]' "pins left after stop: ${o:-none}"
+
+	# The same drop-in under [Socket] on a .socket unit.
+	systemctl start cgsock.socket
+	connect "mainpid cgsock" 7104
+	settle conn_of "$(mainpid cgsock)" "local=127.0.0.1:7104 peer=127"
+	sock_check cgroup/socket-unit/control "$(mainpid cgsock)" "local=127.0.0.1:7104 peer=127" "$kernel" "accepted without the drop-in"
+	systemctl stop cgsock.socket cgsock.service
+	dropin cgsock.socket systemd-keepalive-cgroup.conf Socket
+	if systemctl start cgsock.socket; then
+		connect "mainpid cgsock" 7104
+		settle conn_of "$(mainpid cgsock)" "local=127.0.0.1:7104 peer=127"
+		sock_check cgroup/socket-unit "$(mainpid cgsock)" "local=127.0.0.1:7104 peer=127" "$configured" "accepted on a listener of cgsock.socket under the drop-in"
+	else
+		result cgroup/socket-unit fail "cgsock.socket does not start under the drop-in: $(systemctl status cgsock.socket 2>&1 | tail -6)"
+	fi
+
+	# systemd's BPFProgram= from keepalive-load@ (systemd 249 or newer).
+	sed 's|@BINDIR@|/usr/bin|g' "$data/systemd-keepalive-load@.service" > "$units/keepalive-load@.service" 2>/dev/null ||
+		cp "$data/systemd-keepalive-load@.service" "$units/keepalive-load@.service"
+	fresh bpfprog.service
+	sock_check cgroup/bpfprogram/control "$(mainpid bpfprog)" "peer=127.0.0.1:7100" "$kernel" "without the drop-in"
+	dropin bpfprog.service systemd-keepalive-bpfprogram.conf
+	if [ "${systemd_version:-0}" -ge 249 ]; then
+		fresh bpfprog.service
+		sock_check cgroup/bpfprogram "$(mainpid bpfprog)" "peer=127.0.0.1:7100" "$configured" \
+			"BPFProgram= from keepalive-load@legacy: $(systemctl is-active keepalive-load@legacy)"
+	else
+		result cgroup/bpfprogram skip "systemd $systemd_version has no BPFProgram= (249)"
+		# Issue 15 item 3: the load unit should fail here, saying why,
+		# rather than look active while the service runs without keepalive.
+		systemctl restart bpfprog.service
+		o=$(systemctl is-active keepalive-load@legacy)
+		verdict cgroup/bpfprogram/refused-before-249 '[ "$o" != active ]' \
+			"keepalive-load@legacy on systemd $systemd_version: $o; $(journalctl -u keepalive-load@legacy -n 3 --no-pager 2>&1 | tail -2)"
+	fi
+	systemctl stop bpfprog.service
+
+	deadpeer
+
+	# The reboot: enabled units, the drop-in on one; phase 2 reads them.
+	mkdir -p "$units/reboot.service.d"
+	cp "$data/systemd-keepalive-cgroup.conf" "$units/reboot.service.d/"
+	systemctl daemon-reload
+	systemctl enable reboot.service reboot-plain.service ka-sink.service 2>/dev/null
+	o=$(systemctl is-enabled reboot.service reboot-plain.service | tr '\n' ' ')
+	result reboot/enabled info "$o"
+}
+
+# A dead peer across a veth pair: the peer's address goes away (no FIN, no
+# RST), and the client blocked in recv() must fail within
+# idle + interval x count + 1 s (1 + 1 x 2 + 1), for the preload
+# (ka-deadpre, python3) and the cgroup mode (ka-deadcg, a static Go client),
+# each beside a control without either that is still waiting after 7 s.
+deadpeer() {
+	ip netns add kapeer
+	ip link add kac0 type veth peer name kas0 netns kapeer
+	ip addr add 10.99.0.1/24 dev kac0
+	ip link set kac0 up
+	ip -n kapeer addr add 10.99.0.2/24 dev kas0
+	ip -n kapeer link set kas0 up
+	ip -n kapeer link set lo up
+	local mac
+	mac=$(ip -n kapeer -o link show kas0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+	ip neigh replace 10.99.0.2 lladdr "$mac" dev kac0 nud permanent
+	systemd-run --unit=ka-peer ip netns exec kapeer /usr/local/bin/ka-probe server 10.99.0.2:7200 >/dev/null 2>&1
+	mkdir -p /run/ka
+	sed 's/^Environment=KEEPIDLE=.*/Environment=KEEPIDLE=1 KEEPINTVL=1 KEEPCNT=2 KEEPUSERTIMEOUT=0/' \
+		"$data/systemd-keepalive.conf" > /tmp/fast-preload.conf
+	sed 's/--idle 60 --interval 10 --count 3 --user-timeout 90/--idle 1 --interval 1 --count 2/' \
+		"$data/systemd-keepalive-cgroup.conf" > /tmp/fast-cgroup.conf
+	local round u t0 f now ok
+	for round in control keepalive; do
+		rm -f /run/ka/dead*
+		if [ $round = keepalive ]; then
+			mkdir -p "$units/ka-deadpre.service.d" "$units/ka-deadcg.service.d"
+			cp /tmp/fast-preload.conf "$units/ka-deadpre.service.d/"
+			cp /tmp/fast-cgroup.conf "$units/ka-deadcg.service.d/"
+			systemctl daemon-reload
+		fi
+		ip -n kapeer addr replace 10.99.0.2/24 dev kas0
+		settle sh -c 'ip netns exec kapeer ss -Htln | grep -q 10.99.0.2:7200'
+		systemctl start ka-deadpre ka-deadcg
+		settle test -e /run/ka/deadpre.connected
+		settle test -e /run/ka/deadcg.connected
+		sleep 0.5
+		ip -n kapeer addr del 10.99.0.2/24 dev kas0
+		t0=$(date +%s.%N)
+		for i in $(seq 70); do
+			[ -e /run/ka/deadpre ] && [ -e /run/ka/deadcg ] && break
+			sleep 0.1
+		done
+		now=$(date +%s.%N)
+		for u in deadpre deadcg; do
+			local name=deadpeer/preload
+			[ $u = deadcg ] && name=deadpeer/cgroup
+			if [ -e /run/ka/$u ]; then
+				f=$(cat /run/ka/$u)
+				local el
+				el=$(echo "$f $t0" | sed 's/failed=//' | awk '{printf "%.2f", $1 - $NF}')
+				if [ $round = control ]; then
+					result $name/control fail "failed without keepalive after $el s: $f"
+				else
+					verdict $name '[[ $f == *"timed out"* ]] && awk "BEGIN{exit !($el <= 4.0)}"' "ETIMEDOUT within 4 s wanted: after $el s: $f"
+				fi
+			else
+				if [ $round = control ]; then
+					result $name/control pass "still waiting $(echo "$now $t0" | awk '{printf "%.1f", $1-$2}') s after the peer vanished"
+				else
+					result $name fail "still waiting $(echo "$now $t0" | awk '{printf "%.1f", $1-$2}') s after the peer vanished; $(systemctl status ka-$u 2>&1 | tail -3)"
+				fi
+			fi
+		done
+		systemctl stop ka-deadpre ka-deadcg
+	done
+	systemctl stop ka-peer
+	ip netns del kapeer
+}
+
+phase2() {
+	local o pid
+	settle sh -c 'ss -Htln | grep -q 127.0.0.1:7100'
+	o=$(systemctl is-active reboot.service)
+	verdict reboot/active '[ "$o" = active ]' "reboot.service after the second boot: $o"
+	pid=$(mainpid reboot.service)
+	settle conn_of "$pid" "peer=127.0.0.1:7100"
+	sock_check reboot/keepalive "$pid" "peer=127.0.0.1:7100" "$configured" "enabled with the ExecStartPre= drop-in, after the second boot, no manual step"
+	pid=$(mainpid reboot-plain.service)
+	settle conn_of "$pid" "peer=127.0.0.1:7100"
+	sock_check reboot/control "$pid" "peer=127.0.0.1:7100" "$kernel" "enabled without the drop-in"
+}
+
+phase$phase
+journalctl -b --no-pager > "$share/journal-$phase.txt" 2>&1
+result done info "phase $phase"
+sync

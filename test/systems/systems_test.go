@@ -1,0 +1,265 @@
+// Package systems boots Debian 11, 12 and 13 guests under qemu, with their
+// own kernels and a real systemd, installs the project's .deb there with
+// dpkg -i and runs the checks of guest/run.sh in them: the preload and the
+// cgroup mode under real units, read back from the guest's kernel. `make
+// test-systems` runs it (root; scripts/guest builds and caches the guests
+// under build/guests/SUITE):
+//
+//	KEEPALIVE_SYSTEMS=1       run at all (else skipped: plain `go test` and
+//	                          `make test` boot nothing)
+//	KEEPALIVE_DEB             the package (build/dist/libkeepalive_*_amd64.deb)
+//	KEEPALIVE_GUESTS          where the guests are cached (build/guests)
+//	KEEPALIVE_SUITES          which, space-separated (bullseye bookworm trixie)
+//	KEEPALIVE_GUEST_TIMEOUT   the bound of one boot (8m)
+//
+// Each guest boots twice from one copy of its disk: the first boot runs
+// every check and enables the reboot units, the second checks them with no
+// manual step in between. The guest writes one line per check to the 9p
+// share (NAME, pass|fail|skip|info, DETAIL); each becomes a subtest,
+// SUITE/NAME. A guest that does not finish in time is killed and reported
+// with the tail of its console.
+package systems
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var suites = []string{"bullseye", "bookworm", "trixie"}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// accel is how the guests run: KVM when it boots a kernel here, else TCG.
+type accel struct {
+	name string
+	args []string
+}
+
+var (
+	accelOnce sync.Once
+	accelUsed accel
+	accelWhy  string
+)
+
+var tcg = accel{"tcg", []string{"-accel", "tcg,thread=multi", "-cpu", "max"}}
+
+// chooseAccel tries KVM first: a kernel must print its banner on the serial
+// console within 30 s. Otherwise TCG, and why.
+func chooseAccel(kernel, initrd string) (accel, string) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return tcg, fmt.Sprintf("no usable /dev/kvm (%v)", err)
+	}
+	f.Close()
+	kvm := accel{"kvm", []string{"-accel", "kvm", "-cpu", "host"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := append(append([]string{}, kvm.args...), "-m", "512M", "-nographic", "-no-reboot", "-nic", "none",
+		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 rdinit=/bin/false")
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	out, _ := cmd.CombinedOutput()
+	if bytes.Contains(out, []byte("Linux version")) {
+		return kvm, "KVM boots a kernel here"
+	}
+	last := strings.TrimSpace(string(out))
+	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+		last = last[i+1:]
+	}
+	if last == "" {
+		last = "no kernel output in 30 s"
+	}
+	return tcg, "KVM does not boot a kernel here: " + last
+}
+
+func TestSystems(t *testing.T) {
+	if os.Getenv("KEEPALIVE_SYSTEMS") != "1" {
+		t.Skip("the guests run under `make test-systems` (KEEPALIVE_SYSTEMS=1)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: the guests need root (debootstrap, KVM, bpffs in the guest)")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("SKIPPED LOUDLY: qemu-system-x86_64 is missing (apt-get install qemu-system-x86; scripts/deps systems): no guest was booted")
+	}
+	deb, err := filepath.Glob(env("KEEPALIVE_DEB", "../../build/dist/libkeepalive_*_amd64.deb"))
+	if err != nil || len(deb) != 1 {
+		t.Fatalf("want one .deb (KEEPALIVE_DEB, from make dist), found %v", deb)
+	}
+	guests, _ := filepath.Abs(env("KEEPALIVE_GUESTS", "../../build/guests"))
+	probe := filepath.Join(guests, "probe")
+	build := exec.Command("go", "build", "-trimpath", "-o", probe, "./guest/probe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the static probe: %v\n%s", err, out)
+	}
+	timeout, err := time.ParseDuration(env("KEEPALIVE_GUEST_TIMEOUT", "8m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, suite := range strings.Fields(env("KEEPALIVE_SUITES", strings.Join(suites, " "))) {
+		t.Run(suite, func(t *testing.T) {
+			g := &guest{suite: suite, dir: filepath.Join(guests, suite), deb: deb[0], probe: probe, timeout: timeout}
+			g.run(t)
+		})
+	}
+}
+
+type guest struct {
+	suite, dir, deb, probe string
+	timeout                time.Duration
+}
+
+func (g *guest) run(t *testing.T) {
+	start := time.Now()
+	mk := exec.Command("../../scripts/guest", g.suite, g.dir)
+	out, err := mk.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/guest %s: %v\n%s", g.suite, err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		t.Log(s)
+	}
+	t.Logf("%s: guest ready in %.0f s", g.suite, time.Since(start).Seconds())
+	kernel, initrd := filepath.Join(g.dir, "vmlinuz"), filepath.Join(g.dir, "initrd.img")
+	accelOnce.Do(func() { accelUsed, accelWhy = chooseAccel(kernel, initrd) })
+	t.Logf("accelerator: %s (%s)", strings.ToUpper(accelUsed.name), accelWhy)
+
+	share := filepath.Join(g.dir, "share")
+	os.RemoveAll(share)
+	for _, c := range [][]string{
+		{"mkdir", "-p", share},
+		{"cp", "guest/run.sh", filepath.Join(share, "run")},
+		{"cp", "guest/peer.py", g.probe, g.deb, share},
+		{"cp", "-r", "guest/units", share},
+		// One disk for both boots, so that the second sees what the first
+		// enabled: a sparse copy of the cached image.
+		{"cp", "--sparse=always", filepath.Join(g.dir, "root.img"), filepath.Join(g.dir, "disk.img")},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	defer os.Remove(filepath.Join(g.dir, "disk.img"))
+	for phase := 1; phase <= 2; phase++ {
+		if !g.boot(t, share, phase) {
+			return
+		}
+	}
+	t.Logf("%s: %.0f s in all; the share with the console, journal and results: %s", g.suite, time.Since(start).Seconds(), share)
+}
+
+// boot runs one boot of the disk and turns its results into subtests; false
+// when the guest did not finish (then the next boot is pointless).
+func (g *guest) boot(t *testing.T, share string, phase int) bool {
+	os.WriteFile(filepath.Join(share, "phase"), []byte(fmt.Sprintln(phase)), 0o644)
+	results := filepath.Join(share, fmt.Sprintf("results-%d.tsv", phase))
+	os.Remove(results)
+	console := filepath.Join(share, fmt.Sprintf("console-%d.txt", phase))
+	cf, err := os.Create(console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cf.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	args := append(append([]string{}, accelUsed.args...), "-m", "2G", "-smp", "2", "-nographic", "-no-reboot",
+		"-nic", "none", "-kernel", filepath.Join(g.dir, "vmlinuz"), "-initrd", filepath.Join(g.dir, "initrd.img"),
+		"-append", "console=ttyS0 root=/dev/vda rw panic=-1",
+		"-drive", "file="+filepath.Join(g.dir, "disk.img")+",format=raw,if=virtio",
+		"-fsdev", "local,id=fs0,path="+share+",security_model=passthrough",
+		"-device", "virtio-9p-pci,fsdev=fs0,mount_tag=share")
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	start := time.Now()
+	var firstCheck time.Duration
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintf(cf, "%7.2f %s\n", time.Since(start).Seconds(), line)
+			if firstCheck == 0 && strings.Contains(line, "guest-check:") {
+				firstCheck = time.Since(start)
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	runErr := cmd.Run()
+	pw.Close()
+	<-done
+	took := time.Since(start)
+	name := fmt.Sprintf("boot%d", phase)
+	if ctx.Err() != nil {
+		t.Errorf("%s: %s: the guest did not power off within %v: killed. Console's tail:\n%s", g.suite, name, g.timeout, tail(console, 40))
+		return false
+	}
+	if runErr != nil {
+		var ee *exec.ExitError
+		if !errors.As(runErr, &ee) {
+			t.Fatalf("qemu: %v", runErr)
+		}
+	}
+	t.Logf("%s %s (%s): boot to the first check %.1f s, whole boot %.1f s", g.suite, name, strings.ToUpper(accelUsed.name),
+		firstCheck.Seconds(), took.Seconds())
+	data, err := os.ReadFile(results)
+	if err != nil {
+		t.Errorf("%s %s: no results from the guest (%v); qemu: %v. Console's tail:\n%s", g.suite, name, err, runErr, tail(console, 40))
+		return false
+	}
+	finished := false
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) < 3 {
+			t.Errorf("%s %s: a result line that is not NAME<TAB>VERDICT<TAB>DETAIL: %q", g.suite, name, line)
+			continue
+		}
+		check, verdict, detail := f[0], f[1], f[2]
+		if check == "done" {
+			finished = true
+			continue
+		}
+		t.Run(check, func(t *testing.T) {
+			switch verdict {
+			case "pass", "info":
+				t.Log(detail)
+			case "skip":
+				t.Skip(detail)
+			default:
+				t.Error(detail)
+			}
+		})
+	}
+	if !finished {
+		t.Errorf("%s %s: the guest's checks stopped before the end (qemu: %v). Console's tail:\n%s", g.suite, name, runErr, tail(console, 40))
+		return false
+	}
+	return true
+}
+
+func tail(path string, n int) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
