@@ -28,6 +28,8 @@ import (
 	"github.com/cilium/ebpf"
 	ebpflink "github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 )
 
 var (
@@ -333,12 +335,25 @@ func TestCgroupStaticC(t *testing.T) {
 	if got := fields(c.probe(t, true, probeCBin, host, port)); got != wantAttached {
 		t.Errorf("in the cgroup: %s, want %s", got, wantAttached)
 	}
-	if got := c.probe(t, true, probeCBin, host, port, "-k"); got["ka"] != "1" || got["idle"] != "7" {
-		t.Errorf("own keepalive before connect, no --force: %s, want the program's ka=1 idle=7", fields(got))
-	}
+	// Before Linux 6.1 the program cannot ask (bpf_getsockopt of
+	// SO_KEEPALIVE), and configures it; status says so, from its counters.
+	release := kernelRelease(t)
+	own := c.probe(t, true, probeCBin, host, port, "-k")
 	st := c.status(t)
-	if st["STATE"] != "attached" || st["CONFIGURED"] != "1" || st["LEFT-ALONE"] != "1" || st["IDLE"] != "11s" || st["FORCE"] != "no" {
-		t.Errorf("status after one configured and one left alone: %v", st)
+	if sockops.AnswersKeepalive(release) {
+		if own["ka"] != "1" || own["idle"] != "7" {
+			t.Errorf("own keepalive before connect, no --force: %s, want the program's ka=1 idle=7", fields(own))
+		}
+		if st["STATE"] != "attached" || st["CONFIGURED"] != "1" || st["LEFT-ALONE"] != "1" || st["UNANSWERED"] != "0" || st["IDLE"] != "11s" || st["FORCE"] != "no" {
+			t.Errorf("status after one configured and one left alone: %v", st)
+		}
+	} else {
+		if fields(own) != wantAttached {
+			t.Errorf("Linux %s, own keepalive before connect, no --force: %s, want %s (the kernel cannot answer)", release, fields(own), wantAttached)
+		}
+		if st["CONFIGURED"] != "2" || st["LEFT-ALONE"] != "0" || st["UNANSWERED"] != "2" {
+			t.Errorf("Linux %s: status after two connections configured unasked: %v", release, st)
+		}
 	}
 	c.attach(t, append([]string{"--force"}, attachedSettings...)...)
 	if got := fields(c.probe(t, true, probeCBin, host, port, "-k")); got != wantAttached {
@@ -439,6 +454,43 @@ func TestCgroupReattachDetach(t *testing.T) {
 	}
 	if r := c.ka(t, "detach", c.dir); r.status.ExitStatus() != 1 || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("detach of nothing: want one line and status 1: %s", r)
+	}
+}
+
+func kernelRelease(t *testing.T) string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// On a host whose systemd ignores BPFProgram= (before 249), load refuses
+// and points to the ExecStartPre= drop-in, so that keepalive-load@ fails
+// instead of looking active; with a systemd that has it (the control), the
+// same load pins.
+func TestCgroupLoadOldSystemd(t *testing.T) {
+	c := newCgEnv(t)
+	for _, tc := range []struct {
+		version string
+		status  int
+	}{{"systemd 247 (247.3-7+deb11u4)\n+PAM +AUDIT", 1}, {"systemd 252 (252.38-1~deb12u1)\n+PAM", 0}} {
+		stub := t.TempDir()
+		script := "#!/bin/sh\n[ \"$1\" = --version ] && printf '" + tc.version + "\\n' && exit 0\nexit 1\n"
+		if err := os.WriteFile(filepath.Join(stub, "systemctl"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := run{env: []string{"PATH=" + stub + ":" + os.Getenv("PATH")}, timeout: 30 * time.Second,
+			args: []string{command, "cgroup", "load", "--idle", "60", "--bpffs", c.bpffs, "legacy"}}.exec(t)
+		_, pinned := os.Stat(filepath.Join(c.bpffs, "keepalive", "loaded", "legacy", "sock_ops"))
+		if tc.status == 1 {
+			want := "keepalive: systemd 247 here ignores BPFProgram= (it needs systemd 249 or newer), so a unit using this load would run without keepalive: attach from the unit instead, with the ExecStartPre= drop-in keepalive-cgroup.conf"
+			if r.status.ExitStatus() != 1 || !strings.HasPrefix(r.stderr, want) || !strings.HasSuffix(r.stderr, "keepalive: nothing was loaded\n") || pinned == nil {
+				t.Errorf("systemd 247: want status 1, %q and nothing pinned:\n%s", want, r)
+			}
+		} else if r.status != 0 || pinned != nil {
+			t.Errorf("control, systemd 252: want the load pinned: %v\n%s", pinned, r)
+		}
 	}
 }
 

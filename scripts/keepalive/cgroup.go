@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,7 +48,8 @@ attach again replaces the settings (one program per cgroup); detach removes
 the program and its pins; status lists the attached cgroups with their
 settings and counters. load pins the program and its settings under
 BPFFS/keepalive/loaded/NAME without attaching it, for systemd's
-BPFProgram=sock_ops:BPFFS/keepalive/loaded/NAME/sock_ops.
+BPFProgram=sock_ops:BPFFS/keepalive/loaded/NAME/sock_ops (systemd 249 or
+newer; NAME holds letters, digits, '-', '_' and '@').
 `
 
 const defaultBpffs = "/sys/fs/bpf"
@@ -182,6 +184,10 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		dir = pins.LoadedDir(*bpffs, pos[0])
+		if why := systemdTooOld(); why != "" {
+			fmt.Fprintf(stderr, "keepalive: %s\n%s\n", why, nothing)
+			return 1
+		}
 	}
 	rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
 	if err := pins.Probe(); err != nil {
@@ -213,7 +219,29 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s\n", where, describe(s), dir)
+	if release := pins.KernelRelease(); s.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
+		fmt.Fprintf(stderr, "keepalive: note: Linux %s cannot tell the program whether a connection's own program turned keepalive on "+
+			"before connect (that needs 6.1), so such connections get these settings too, as with --force; status counts them as UNANSWERED\n", release)
+	}
 	return 0
+}
+
+// systemdTooOld is the line refusing a load on a host whose systemd ignores
+// BPFProgram= (before 249, with only a journal line), where a unit using the
+// load would run without keepalive and look fine; "" elsewhere, and where
+// there is no systemctl to ask.
+func systemdTooOld() string {
+	out, err := exec.Command("systemctl", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	var v int
+	if n, _ := fmt.Sscanf(string(out), "systemd %d", &v); n != 1 || v >= 249 {
+		return ""
+	}
+	return fmt.Sprintf("systemd %d here ignores BPFProgram= (it needs systemd 249 or newer), so a unit using this load would run "+
+		"without keepalive: attach from the unit instead, with the ExecStartPre= drop-in keepalive-cgroup.conf "+
+		"(ExecStartPre=+keepalive cgroup attach ... %%n; see keepalive(1))", v)
 }
 
 // attachedNow says, after a failed attach, what is attached to cg now, as
@@ -320,7 +348,9 @@ gone (the cgroup was removed: detach); remade (removed and made again, as system
 restart: attach again); unattached or incomplete (pins without their program: attach or detach).
 Counters since the first attach or load: CONFIGURED connections given the settings; LEFT-ALONE
 ones whose program had turned keepalive on itself; REFUSED ones where the kernel refused an
-option; REWRITTEN setsockopt calls of the program's replaced by --force.
+option; REWRITTEN setsockopt calls of the program's replaced by --force; UNANSWERED connections
+configured because the kernel could not say whether their program had turned keepalive on
+itself (Linux before 6.1: they get the settings, as with --force).
 `
 
 func cgroupStatus(args []string, stdout, stderr io.Writer) int {
@@ -372,7 +402,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN")
+	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED")
 	for _, e := range entries {
 		cells := []string{e.Where, e.State}
 		if s := e.Settings; s != nil {
@@ -397,4 +427,3 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, statusNotes)
 	return 0
 }
-

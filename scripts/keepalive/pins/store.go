@@ -39,7 +39,9 @@ const (
 func Root(bpffs string) string { return filepath.Join(bpffs, "keepalive") }
 
 // AttachedDir is the directory of a cgroup's pins.
-func AttachedDir(bpffs, cgroup string) string { return filepath.Join(Root(bpffs), "attached", Name(cgroup)) }
+func AttachedDir(bpffs, cgroup string) string {
+	return filepath.Join(Root(bpffs), "attached", Name(cgroup))
+}
 
 // LoadedDir is the directory of a load's pins; name passed CheckLoadName.
 func LoadedDir(bpffs, name string) string { return filepath.Join(Root(bpffs), "loaded", name) }
@@ -483,11 +485,7 @@ func Current(dir string, cg cgroupv2.Dir) (Now, error) {
 // Explain is one line for a failed BPF call: the cause a human can act on
 // (permission, an old kernel) before the kernel's words.
 func Explain(what string, err error) string {
-	release := "unknown"
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		release = unix.ByteSliceToString(u.Release[:])
-	}
+	release := KernelRelease()
 	first := strings.SplitN(err.Error(), "\n", 2)[0]
 	var ve *ebpf.VerifierError
 	switch {
@@ -503,4 +501,13 @@ func Explain(what string, err error) string {
 		return fmt.Sprintf("%s: %s: this kernel is %s; %s", what, first, release, kernelNeeds)
 	}
 	return fmt.Sprintf("%s: %s", what, first)
+}
+
+// KernelRelease is uname -r, or "unknown".
+func KernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
 }
