@@ -97,25 +97,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // settingsFromFlags checks each option given with the library's rules and
 // messages; ok is false when one is bad (each bad one already reported).
 func settingsFromFlags(values []*string, set map[string]bool, force bool, stderr io.Writer) (s sockops.Settings, ok bool) {
-	env := map[string]string{}
-	ok = true
-	for i, o := range options {
-		if !set[o.flag] {
-			continue
-		}
-		r := shim.Rules[o.v]
-		if *values[i] == "" {
-			fmt.Fprintf(stderr, "keepalive: --%s needs a value: want %s\n", o.flag, r.Want)
-			ok = false
-			continue
-		}
-		_, probs := shim.Load(map[string]string{r.Var: *values[i]})
-		for _, p := range probs {
-			fmt.Fprintf(stderr, "keepalive: --%s %q is %v: want %s\n", o.flag, *values[i], p.Err, r.Want)
-			ok = false
-		}
-		env[r.Var] = *values[i]
-	}
+	env, ok := checkOptions(values, set, stderr)
 	if !ok {
 		return s, false
 	}
