@@ -775,6 +775,15 @@ func TestCgroupUnitName(t *testing.T) {
 			if r := ka("status", u); r.status != 0 || !strings.Contains(r.stdout, "\n"+dir+" ") {
 				t.Errorf("status %s: want its line: %s", u, r)
 			}
+			// The same cgroup as systemd-cgls writes it, relative to the
+			// cgroup2 mount.
+			cgls := strings.TrimPrefix(dir, cgroup2Root(t)+"/")
+			if r := ka("attach", "--idle", "12", cgls); r.status != 0 || !strings.Contains(r.stdout, "attached to "+dir+":") {
+				t.Errorf("attach %s: want it resolved to %s: %s", cgls, dir, r)
+			}
+			if got := in.probe(t, true, probeGoBin, "client", addr); got["idle"] != "12" {
+				t.Errorf("after attach by %s: %s, want idle=12", cgls, fields(got))
+			}
 			if r := ka("detach", u); r.status != 0 {
 				t.Errorf("detach %s: %s", u, r)
 			}

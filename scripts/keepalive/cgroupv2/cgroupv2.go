@@ -30,7 +30,9 @@ type Dir struct {
 // an operator in /etc/systemd/system who types legacy.service means the
 // unit, not the unit file beside them. With mustExist false a directory that
 // is gone still resolves, with ID 0 (detach and status of a stopped unit's
-// pins).
+// pins). A relative path that is not there is looked for under the cgroup2
+// mount, as systemd-cgls and /proc/PID/cgroup write them
+// (system.slice/legacy.service).
 func Resolve(arg string, mustExist bool) (Dir, error) {
 	path := arg
 	if !strings.Contains(arg, "/") && arg != "." && arg != ".." && !isCgroupDir(arg) {
@@ -39,6 +41,14 @@ func Resolve(arg string, mustExist bool) (Dir, error) {
 			return Dir{}, err
 		}
 		path = p
+	} else if !filepath.IsAbs(arg) && !strings.HasPrefix(arg, "./") && !strings.HasPrefix(arg, "../") {
+		if _, err := os.Lstat(arg); errors.Is(err, os.ErrNotExist) {
+			if mounts, err := Mounts(); err == nil {
+				if under := filepath.Join(mounts[0], arg); isCgroupDir(under) || !mustExist {
+					path = under
+				}
+			}
+		}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
