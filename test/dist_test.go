@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -90,7 +91,7 @@ func TestDist(t *testing.T) {
 					files[f[0]] = f[3]
 				}
 			}
-			for _, f := range installedFiles("/usr", true) {
+			for _, f := range installedFiles(t, "/usr", true, true) {
 				if _, ok := files[f]; !ok {
 					t.Errorf("%s lacks %s (has %v)", rpm, f, files)
 				}
@@ -108,17 +109,46 @@ func TestDist(t *testing.T) {
 	}
 }
 
-// installedFiles: what every artifact holds below prefix.
-func installedFiles(prefix string, gz bool) []string {
-	man := ""
-	if gz {
-		man = ".gz"
+// The Makefile's one list of installed files (make -s installed-files),
+// read once: each line is "install PATH" (every installation has it) or
+// "package PATH" (the release artifacts add it), PATH under the prefix.
+var installList = sync.OnceValues(func() ([][2]string, error) {
+	out, err := exec.Command("make", "-s", "--no-print-directory", "-C", "..", "installed-files").Output()
+	if err != nil {
+		return nil, fmt.Errorf("make -s installed-files: %v", err)
 	}
-	return []string{prefix + "/lib/libkeepalive.so", prefix + "/bin/keepalive",
-		prefix + "/share/man/man1/keepalive.1" + man, prefix + "/share/man/man8/libkeepalive.8" + man,
-		prefix + "/share/libkeepalive/keepalive.conf.example", prefix + "/share/libkeepalive/systemd-keepalive.conf",
-		prefix + "/share/libkeepalive/systemd-keepalive-cgroup.conf", prefix + "/share/libkeepalive/systemd-keepalive-bpfprogram.conf",
-		prefix + "/share/libkeepalive/systemd-keepalive-load@.service"}
+	var list [][2]string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		where, path, ok := strings.Cut(l, " ")
+		if !ok || where != "install" && where != "package" || path == "" {
+			return nil, fmt.Errorf("make -s installed-files: bad line %q in\n%s", l, out)
+		}
+		list = append(list, [2]string{where, path})
+	}
+	return list, nil
+})
+
+// installedFiles: what an installation holds below prefix, from the one
+// list; with the release artifacts' own files if packaged, and the man
+// pages compressed if gz (as the packages have them).
+func installedFiles(t testing.TB, prefix string, packaged, gz bool) []string {
+	t.Helper()
+	list, err := installList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range list {
+		if f[0] == "package" && !packaged {
+			continue
+		}
+		path := prefix + "/" + f[1]
+		if gz && strings.HasPrefix(f[1], "share/man/") {
+			path += ".gz"
+		}
+		files = append(files, path)
+	}
+	return files
 }
 
 // checkTree checks an unpacked artifact whose files will live under prefix:
@@ -127,7 +157,7 @@ func installedFiles(prefix string, gz bool) []string {
 func checkTree(t *testing.T, dir, prefix string, machine elf.Machine, musl bool) {
 	t.Helper()
 	gz := prefix == "/usr"
-	for _, f := range installedFiles("", gz) {
+	for _, f := range installedFiles(t, "", true, gz) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}

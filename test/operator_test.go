@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,10 +180,7 @@ func TestInstall(t *testing.T) {
 	}
 	makeIn("install")
 	root := dest + prefix
-	files := []string{"lib/libkeepalive.so", "bin/keepalive", "share/man/man1/keepalive.1", "share/man/man8/libkeepalive.8",
-		"share/libkeepalive/systemd-keepalive.conf", "share/libkeepalive/keepalive.conf.example",
-		"share/libkeepalive/systemd-keepalive-cgroup.conf", "share/libkeepalive/systemd-keepalive-bpfprogram.conf",
-		"share/libkeepalive/systemd-keepalive-load@.service"}
+	files := installedFiles(t, "", false, false)
 	for _, f := range files {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			t.Errorf("not installed: %v", err)
@@ -249,11 +247,16 @@ func TestDebianPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"./usr/lib/libkeepalive.so", "./usr/bin/keepalive", "./usr/share/man/man1/keepalive.1.gz",
-		"./usr/share/man/man8/libkeepalive.8.gz", "./usr/share/libkeepalive/systemd-keepalive.conf",
-		"./usr/share/libkeepalive/keepalive.conf.example", "./usr/share/doc/libkeepalive/copyright"} {
+	want := installedFiles(t, "./usr", true, true)
+	for _, f := range want {
 		if !strings.Contains(string(contents), f+"\n") {
 			t.Errorf("the package lacks %s:\n%s", f, contents)
+		}
+	}
+	// And nothing the list does not name.
+	for _, l := range strings.Split(string(contents), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "-") && !slices.Contains(want, f[len(f)-1]) {
+			t.Errorf("the package holds %s, which the Makefile's list of installed files does not name", f[len(f)-1])
 		}
 	}
 	info, _ := exec.Command("dpkg-deb", "--field", deb, "Package", "Architecture").Output()
