@@ -91,7 +91,7 @@ func TestCurlOnTheWire(t *testing.T) {
 // did could be one the host is closing and reopening at that moment. Read
 // from the kernel's side with strace: only the host's own thread may make
 // descriptors (the dynamic loader's, the driver's).
-func TestRuntimeMakesNoDescriptors(t *testing.T) {
+func TestSafetyRuntimeMakesNoDescriptors(t *testing.T) {
 	need(t, "strace")
 	forModes(t, testRuntimeMakesNoDescriptors)
 }
@@ -137,7 +137,7 @@ func testRuntimeMakesNoDescriptors(t *testing.T, m mode) {
 // do not apply, clean or reporting: a user namespace can be created (a
 // multi-threaded process cannot), and a low address-space limit is no
 // problem.
-func TestResidualLimits(t *testing.T) {
+func TestSafetyResidualLimits(t *testing.T) {
 	need(t, "unshare")
 	if r := (run{args: []string{"unshare", "-U", "true"}}).exec(t); r.status != 0 {
 		t.Skipf("SKIPPED LOUDLY: unshare -U fails here even without the library: %s", r)

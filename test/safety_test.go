@@ -10,7 +10,7 @@ import (
 
 // The forking and threading cases: nothing hangs (every run is bounded),
 // children configure their sockets, and the counts are the control's.
-func TestForkAndThreads(t *testing.T) {
+func TestSafetyForkAndThreads(t *testing.T) {
 	for _, tc := range []struct {
 		mode    string
 		control string
@@ -48,7 +48,7 @@ func firstLine(s string) string {
 
 // A classic daemon: double fork, setsid, every descriptor closed, then
 // sockets. It gets descriptor 0, as without the library, and keepalive.
-func TestDoubleForkDaemon(t *testing.T) {
+func TestSafetyDoubleForkDaemon(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) { testDaemon(t, m) })
 }
 
@@ -77,7 +77,7 @@ func testDaemon(t *testing.T, m mode) {
 }
 
 // setuid in a multi-threaded host reaches every thread, the runtime's too.
-func TestSetuid(t *testing.T) {
+func TestSafetySetuid(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: setuid cases need root")
 	}
@@ -101,7 +101,7 @@ func TestSetuid(t *testing.T) {
 
 // vfork, posix_spawn, system and popen children run and exit as without the
 // library.
-func TestSpawn(t *testing.T) {
+func TestSafetySpawn(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		control, shimmed := pair(t, append(m.env, tuned...), "safety", "spawn")
 		passed(t, "control", control)
@@ -115,7 +115,7 @@ func TestSpawn(t *testing.T) {
 // The library holds no descriptor of the host's, even when the host's
 // standard descriptors are non-blocking at load time (Go's os package would
 // put them in an epoll set of its own).
-func TestNoDescriptorsHeld(t *testing.T) {
+func TestSafetyNoDescriptorsHeld(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		for _, flags := range [][]string{nil, {"-n"}} {
 			control := run{env: m.env, args: append(append([]string{"launch"}, flags...), program("safety"), "fds")}.exec(t)
@@ -129,7 +129,7 @@ func TestNoDescriptorsHeld(t *testing.T) {
 	})
 }
 
-func TestDlopen(t *testing.T) {
+func TestSafetyDlopen(t *testing.T) {
 	// The control loads a plain C library; socket() found through it is
 	// libc's.
 	control := run{env: tuned, args: []string{"dlopen", filepath.Join(bin, "libearly.so")}}.exec(t)
@@ -151,7 +151,7 @@ func TestDlopen(t *testing.T) {
 }
 
 // Ends of a host: the same wait status with and without the library.
-func TestCrashStatus(t *testing.T) {
+func TestSafetyCrashStatus(t *testing.T) {
 	for _, ending := range []string{"segv", "segv-thread", "abort", "fpe", "sigpipe", "sigterm", "kill-self", "exit42", "return7"} {
 		t.Run(ending, func(t *testing.T) {
 			forModes(t, func(t *testing.T, m mode) {

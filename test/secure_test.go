@@ -15,7 +15,7 @@ import (
 // In a secure-execution process (here setgid) glibc loads a preload only
 // from a standard directory and only if it is set-user-ID; the library then
 // keeps KEEPALIVE_DEBUG off and says so once, while the timers still apply.
-func TestSecureExecution(t *testing.T) {
+func TestSafetySecureExecution(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: the setgid case needs root to install a set-user-ID preload")
 	}

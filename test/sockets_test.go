@@ -130,7 +130,7 @@ func TestAcceptUnix(t *testing.T) {
 
 // A socket opened by a library constructor that runs before ours, and one
 // opened in main's first statement, are configured.
-func TestEarlySockets(t *testing.T) {
+func TestSafetyEarlySockets(t *testing.T) {
 	control, shimmed := pair(t, tuned, "early")
 	for _, which := range []string{"constructor", "main"} {
 		wantUntouched(t, which, line(control.stdout, which))
