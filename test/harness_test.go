@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,5 +282,55 @@ func (m mode) check(t testing.TB, r result) {
 func forModes(t *testing.T, f func(t *testing.T, m mode)) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { f(t, m) })
+	}
+}
+
+// buildTree lays out the command next to the library, as the build tree
+// has them.
+func buildTree(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile(t, command, filepath.Join(dir, "keepalive"), 0o755)
+	copyFile(t, lib, filepath.Join(dir, "libkeepalive.so"), 0o755)
+	return filepath.Join(dir, "keepalive")
+}
+
+func need(t testing.TB, program string) {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		t.Fatalf("%s is not installed: `make test` installs it (scripts/deps)", program)
+	}
+}
+
+// python is the real interpreter (not a version manager's wrapper script).
+func python(t testing.TB) string {
+	t.Helper()
+	need(t, "python3")
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(to, mode); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,5 +1,10 @@
 package test
 
+// Safe inside the host (one of several safety_*_test.go files; every
+// host-safety test is named TestSafety..., and make test-safety runs them):
+// forks, threads, daemons, set-ID programs, descriptors, dlopen, crashes, the
+// runtime that never starts, and sockets made before main.
+
 import (
 	"os"
 	"path/filepath"
@@ -165,5 +170,86 @@ func TestSafetyCrashStatus(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// While the host runs, the library's runtime creates no descriptor: any it
+// did could be one the host is closing and reopening at that moment. Read
+// from the kernel's side with strace: only the host's own thread may make
+// descriptors (the dynamic loader's, the driver's).
+func TestSafetyRuntimeMakesNoDescriptors(t *testing.T) {
+	need(t, "strace")
+	forModes(t, testRuntimeMakesNoDescriptors)
+}
+
+func testRuntimeMakesNoDescriptors(t *testing.T, m mode) {
+	for _, preload := range []bool{false, true} {
+		trace := filepath.Join(t.TempDir(), "trace")
+		args := []string{"strace", "-f", "-qq", "-o", trace, "-e",
+			"trace=open,openat,creat,socket,pipe,pipe2,eventfd,eventfd2,epoll_create,epoll_create1,memfd_create,dup,dup2,dup3,signalfd,signalfd4,timerfd_create,inotify_init1",
+			program("launch"), "-n"}
+		if preload {
+			args = append(args, "-p", lib)
+		}
+		r := run{env: m.env, args: append(args, program("safety"), "fds")}.exec(t)
+		passed(t, "strace", r)
+		if preload {
+			m.check(t, r)
+		}
+		b, err := os.ReadFile(trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		main, _, _ := strings.Cut(lines[0], " ")
+		own := 0
+		for _, l := range lines {
+			pid, call, _ := strings.Cut(l, " ")
+			if pid != main {
+				if !strings.Contains(call, "exited") && !strings.Contains(call, "resumed") {
+					t.Errorf("preload %v: thread %s made a descriptor: %s", preload, pid, call)
+				}
+				continue
+			}
+			own++
+		}
+		if own == 0 {
+			t.Fatalf("no descriptor calls seen at all; the trace proves nothing:\n%s", b)
+		}
+	}
+}
+
+// The Go runtime never starts, so the limits a running Go runtime brings
+// do not apply, clean or reporting: a user namespace can be created (a
+// multi-threaded process cannot), and a low address-space limit is no
+// problem.
+func TestSafetyResidualLimits(t *testing.T) {
+	need(t, "unshare")
+	if r := (run{args: []string{"unshare", "-U", "true"}}).exec(t); r.status != 0 {
+		t.Skipf("SKIPPED LOUDLY: unshare -U fails here even without the library: %s", r)
+	}
+	forModes(t, func(t *testing.T, m mode) {
+		r := run{preload: true, env: m.env, args: []string{"unshare", "-U", "true"}}.exec(t)
+		if r.status != 0 {
+			t.Errorf("unshare -U fails under the library: %s", r)
+		}
+		m.check(t, r)
+	})
+}
+
+// A socket opened by a library constructor that runs before ours, and one
+// opened in main's first statement, are configured.
+func TestSafetyEarlySockets(t *testing.T) {
+	control, shimmed := pair(t, tuned, "early")
+	for _, which := range []string{"constructor", "main"} {
+		wantUntouched(t, which, line(control.stdout, which))
+		wantTuned(t, which, line(shimmed.stdout, which), "3000")
+	}
+	// Prove the case: the loader ran libearly's constructor before ours.
+	dbg := run{preload: true, env: append([]string{"LD_DEBUG=files"}, tuned...), args: []string{"early"}}.exec(t)
+	early := strings.Index(dbg.stderr, "calling init: "+bin+"/libearly.so")
+	ours := strings.Index(dbg.stderr, "calling init: "+lib)
+	if early < 0 || ours < 0 || early > ours {
+		t.Errorf("libearly.so's constructor did not run before libkeepalive's (positions %d, %d); the case proves nothing:\n%s", early, ours, dbg.stderr)
 	}
 }

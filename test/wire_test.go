@@ -43,17 +43,6 @@ var wireEnv = []string{fmt.Sprintf("KEEPIDLE=%d", wireIdle), fmt.Sprintf("KEEPIN
 
 var wireBound = time.Duration(wireIdle+wireIntvl*wireCnt)*time.Second + wireMargin
 
-// python is the real interpreter (not a version manager's wrapper script).
-func python(t testing.TB) string {
-	t.Helper()
-	need(t, "python3")
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 const clientPy = `import socket, sys, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = socket.create_connection((host, port))

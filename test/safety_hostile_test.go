@@ -1,5 +1,8 @@
 package test
 
+// Safe inside the host: hosts that behave differently with the library
+// than without it (odd descriptors, limits, configuration files).
+
 import (
 	"bufio"
 	"fmt"

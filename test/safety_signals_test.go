@@ -1,5 +1,7 @@
 package test
 
+// Safe inside the host: signals.
+
 import (
 	"bufio"
 	"context"

@@ -1,5 +1,7 @@
 package test
 
+// The release artifacts of make dist (tarballs, .deb, .rpm) and make deb.
+
 import (
 	"archive/tar"
 	"compress/gzip"
@@ -11,8 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -107,48 +109,6 @@ func TestDist(t *testing.T) {
 			}
 		})
 	}
-}
-
-// The Makefile's one list of installed files (make -s installed-files),
-// read once: each line is "install PATH" (every installation has it) or
-// "package PATH" (the release artifacts add it), PATH under the prefix.
-var installList = sync.OnceValues(func() ([][2]string, error) {
-	out, err := exec.Command("make", "-s", "--no-print-directory", "-C", "..", "installed-files").Output()
-	if err != nil {
-		return nil, fmt.Errorf("make -s installed-files: %v", err)
-	}
-	var list [][2]string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		where, path, ok := strings.Cut(l, " ")
-		if !ok || where != "install" && where != "package" || path == "" {
-			return nil, fmt.Errorf("make -s installed-files: bad line %q in\n%s", l, out)
-		}
-		list = append(list, [2]string{where, path})
-	}
-	return list, nil
-})
-
-// installedFiles: what an installation holds below prefix, from the one
-// list; with the release artifacts' own files if packaged, and the man
-// pages compressed if gz (as the packages have them).
-func installedFiles(t testing.TB, prefix string, packaged, gz bool) []string {
-	t.Helper()
-	list, err := installList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []string
-	for _, f := range list {
-		if f[0] == "package" && !packaged {
-			continue
-		}
-		path := prefix + "/" + f[1]
-		if gz && strings.HasPrefix(f[1], "share/man/") {
-			path += ".gz"
-		}
-		files = append(files, path)
-	}
-	return files
 }
 
 // checkTree checks an unpacked artifact whose files will live under prefix:
@@ -313,4 +273,44 @@ func rpmInstall(t *testing.T, rpm, libc string) (string, error) {
 	output(t, "rpm", "--dbpath", db, "-i", "--justdb", "--nodeps", glibc[0])
 	out, err := exec.Command("rpm", "--dbpath", db, "-i", "--test", "--ignorearch", "--ignoreos", rpm).CombinedOutput()
 	return string(out), err
+}
+
+// makeDeb runs make deb and returns the one package it leaves in build/.
+func makeDeb(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("make", "-C", "..", "deb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob("../build/libkeepalive_*.deb")
+	if len(debs) != 1 {
+		t.Fatalf("want one .deb in build/, have %v", debs)
+	}
+	return debs[0]
+}
+
+func TestDebianPackage(t *testing.T) {
+	need(t, "dpkg-deb")
+	deb := makeDeb(t)
+	contents, err := exec.Command("dpkg-deb", "--contents", deb).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := installedFiles(t, "./usr", true, true)
+	for _, f := range want {
+		if !strings.Contains(string(contents), f+"\n") {
+			t.Errorf("the package lacks %s:\n%s", f, contents)
+		}
+	}
+	// And nothing the list does not name.
+	for _, l := range strings.Split(string(contents), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "-") && !slices.Contains(want, f[len(f)-1]) {
+			t.Errorf("the package holds %s, which the Makefile's list of installed files does not name", f[len(f)-1])
+		}
+	}
+	info, _ := exec.Command("dpkg-deb", "--field", deb, "Package", "Architecture").Output()
+	if !strings.Contains(string(info), "Package: libkeepalive") {
+		t.Errorf("control: %s", info)
+	}
+	t.Logf("%s:\n%s", deb, contents)
 }
