@@ -1,13 +1,14 @@
 // Package test runs real programs under the built libkeepalive.so, each case
 // next to a control run without it, and reads the outcome back from the
 // kernel (getsockopt, /proc, wait statuses, ss). The C drivers in c/ are
-// compiled once per run; `make test` builds the library first and passes it
-// in KEEPALIVE_LIB.
+// compiled once per run and the Python ones in py/ embedded; `make test`
+// builds the library first and passes it in KEEPALIVE_LIB.
 package test
 
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,21 @@ var (
 
 // The drivers, each from c/NAME.c.
 var drivers = []string{"sockets", "accept", "safety", "signals", "crash", "dlopen", "launch", "hostile", "ownopts"}
+
+// The Python drivers, each from py/NAME, as text: run as python3 -c (as
+// they were when they lived here as strings) or written where a case needs
+// a file.
+//
+//go:embed py/*.py
+var pyDrivers embed.FS
+
+func pyScript(name string) string {
+	b, err := pyDrivers.ReadFile("py/" + name)
+	if err != nil {
+		panic("test: no Python driver " + name + ": " + err.Error())
+	}
+	return string(b)
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(setup(m))
@@ -72,6 +88,10 @@ func setup(m *testing.M) int {
 		}
 	}
 	if err := cc("-shared", "-fPIC", "-o", filepath.Join(dir, "libearly.so"), "c/libearly.c"); err != nil {
+		fmt.Fprintln(os.Stderr, "test:", err)
+		return 1
+	}
+	if err := cc("-shared", "-fPIC", "-o", filepath.Join(dir, "libplain.so"), "c/plain.c"); err != nil {
 		fmt.Fprintln(os.Stderr, "test:", err)
 		return 1
 	}

@@ -15,12 +15,7 @@ import (
 // python3's socket module, read back with its own getsockopt.
 func TestPython(t *testing.T) {
 	need(t, "python3")
-	script := `import socket
-for fam in (socket.AF_INET, socket.AF_INET6):
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    print(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
-          s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
-`
+	script := pyScript("sockopts.py")
 	control, shimmed := pair(t, tuned, "python3", "-c", script)
 	if control.status != 0 || !strings.HasPrefix(control.stdout, "0 ") {
 		t.Fatalf("control: %s", control)

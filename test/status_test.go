@@ -21,25 +21,7 @@ import (
 // mode: plain (no keepalive), keepalive (both ends, TCP_KEEPIDLE 77), half
 // (the connecting ends only). An optional third argument becomes its name
 // (comm), escapes and all.
-const holderPy = `import ctypes, os, socket, sys
-mode, n = sys.argv[1], int(sys.argv[2])
-if len(sys.argv) > 3:
-    ctypes.CDLL(None).prctl(15, os.fsencode(sys.argv[3]), 0, 0, 0)
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(64)
-mine = []
-for i in range(n):
-    c = socket.create_connection(l.getsockname())
-    a, _ = l.accept()
-    mine += [(c, True), (a, False)]
-for s, connecting in mine:
-    if mode == "keepalive" or (mode == "half" and connecting):
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
-print("ready", flush=True)
-sys.stdin.readline()
-`
+var holderPy = pyScript("holder.py")
 
 // holder starts args (which end in holderPy's arguments) and waits until it
 // holds its connections.
@@ -234,15 +216,7 @@ func TestStatusAllNetworkNamespace(t *testing.T) {
 func TestStatus(t *testing.T) {
 	py := python(t)
 	ka := buildTree(t)
-	server := `import socket, sys
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen()
-c = socket.create_connection(l.getsockname())
-a, _ = l.accept()
-print("ready", flush=True)
-sys.stdin.readline()
-`
+	server := pyScript("status_server.py")
 	for _, preload := range []bool{false, true} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		args := []string{py, "-c", server}

@@ -13,13 +13,7 @@ import (
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
-const pyProbe = `import os, socket
-s = socket.socket()
-g = s.getsockopt
-print(g(socket.SOL_SOCKET, socket.SO_KEEPALIVE), g(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), g(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
-      g(socket.IPPROTO_TCP, socket.TCP_KEEPCNT), g(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
-print(os.environ.get("LD_PRELOAD", ""))
-`
+var pyProbe = pyScript("probe.py")
 
 func TestWrapper(t *testing.T) {
 	py := python(t)
