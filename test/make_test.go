@@ -115,56 +115,6 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// The paths the man pages name are the package's: each /usr path in the
-// pages as `make deb` and `make install PREFIX=/usr/local` put them exists
-// in that same installation.
-func TestManPagePaths(t *testing.T) {
-	need(t, "make")
-	need(t, "man")
-	need(t, "dpkg-deb")
-	pkg := makeDeb(t)
-	deb := t.TempDir()
-	if out, err := exec.Command("dpkg-deb", "-x", pkg, deb).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
-	}
-	local := t.TempDir()
-	if out, err := exec.Command("make", "-C", "..", "install", "DESTDIR="+local, "PREFIX=/usr/local").CombinedOutput(); err != nil {
-		t.Fatalf("make install: %v\n%s", err, out)
-	}
-	path := regexp.MustCompile(`/(?:usr|opt|etc|proc)/[A-Za-z0-9._/*+-]*[A-Za-z0-9_*]`)
-	for _, tc := range []struct{ root, prefix, ext string }{{deb, "/usr", ".gz"}, {local, "/usr/local", ""}} {
-		for _, page := range []string{"man1/keepalive.1", "man8/libkeepalive.8"} {
-			file := filepath.Join(tc.root, tc.prefix, "share/man", page+tc.ext)
-			cmd := exec.Command("man", "-l", "-Tascii", "-P", "cat", file)
-			cmd.Env = append(os.Environ(), "MANWIDTH=2000")
-			text, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("man %s: %v", file, err)
-			}
-			plain := regexp.MustCompile(".\b").ReplaceAllString(string(text), "")
-			if tok := regexp.MustCompile(`@[A-Z]+@`).FindString(plain); tok != "" {
-				t.Errorf("%s still says %s: the installation did not fill it in", file, tok)
-			}
-			lib := tc.prefix + "/lib/libkeepalive.so"
-			if page == "man8/libkeepalive.8" && !strings.Contains(plain, "LD_PRELOAD="+lib) {
-				t.Errorf("%s does not say LD_PRELOAD=%s", file, lib)
-			}
-			for _, p := range path.FindAllString(plain, -1) {
-				switch {
-				case p == "/etc/keepalive.conf" || p == "/etc/ld.so.preload" || strings.HasPrefix(p, "/proc/"):
-					// the system's, not the package's
-				case strings.HasPrefix(p, tc.prefix+"/"):
-					if _, err := os.Stat(filepath.Join(tc.root, p)); err != nil {
-						t.Errorf("%s names %s, which the installation (PREFIX=%s) does not have", page, p, tc.prefix)
-					}
-				default:
-					t.Errorf("%s names %s, outside the installation's prefix %s", page, p, tc.prefix)
-				}
-			}
-		}
-	}
-}
-
 // scripts/demo (the end of `make`): "the same with a typo" differs from the
 // run before it only by the typo: the same options but TCP_KEEPIDLE, which
 // keeps the kernel's value.
