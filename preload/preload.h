@@ -1,7 +1,7 @@
 /* libkeepalive's working part, all of it C: the host's own calls (socket,
- * accept, accept4), the settings and the report of a bad one. The Go runtime
- * of the c-shared build never starts inside a host. See README.md in this
- * directory for why. */
+ * accept, accept4, and setsockopt for KEEPALIVE=force), the settings and the
+ * report of a bad one. The Go runtime of the c-shared build never starts
+ * inside a host. See README.md in this directory for why. */
 #ifndef KA_PRELOAD_H
 #define KA_PRELOAD_H
 
