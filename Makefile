@@ -27,7 +27,10 @@ OVERLAY := $(BUILD)/_overlay/overlay.json
 # library: the runtime's C symbols can neither interpose on a host's own nor
 # collide with another Go library in the same process. The Go runtime never
 # starts in a host (scripts/gen-overlay), so it needs no GODEBUG defaults.
-LDFLAGS := -s -w -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
+# STRIPFLAGS: no symbol table or DWARF in what ships; test/ builds the
+# library with STRIPFLAGS= to read its symbols (TestLibraryHoldsNoTestCode).
+STRIPFLAGS := -s -w
+LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=

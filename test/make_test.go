@@ -1,6 +1,7 @@
 package test
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,5 +141,75 @@ func TestDemo(t *testing.T) {
 		if (with[i] != typo[i]) != idle || (idle && typo[i] != without[i]) {
 			t.Errorf("demo: with the typo %s, without it %s (and with no library %s)", typo[i], with[i], without[i])
 		}
+	}
+}
+
+// The shipped library holds no test code: the C helpers through which shim's
+// tests drive the C reader (shim/cparse/cparsetest) are not linked into it.
+// The library is built by the Makefile's own rule, unstripped (STRIPFLAGS=),
+// and its symbol table searched for the helpers, named from the bridge's
+// source. The control: the same search finds every helper in the shim tests'
+// binary, which links the bridge, so it can see them where they are.
+func TestLibraryHoldsNoTestCode(t *testing.T) {
+	need(t, "make")
+	src, err := os.ReadFile("../shim/cparse/cparsetest/cparsetest.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var helpers []string
+	for _, m := range regexp.MustCompile(`(?m)^static\b[^;{(=\n]*?\b(test_\w+)\s*[\[(]`).FindAllStringSubmatch(string(src), -1) {
+		helpers = append(helpers, m[1])
+	}
+	if len(helpers) < 5 {
+		t.Fatalf("the bridge's source names only %v: the search would prove nothing", helpers)
+	}
+	// A helper as C has it (test_emit), as cgo wraps it
+	// (_cgo_..._Cfunc_test_report) and as Go calls it (..._Cfunc_test_report.abi0).
+	helper := regexp.MustCompile(`(^|[_.])(` + strings.Join(helpers, "|") + `)($|\.)`)
+	found := func(path string) map[string][]string {
+		t.Helper()
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		syms, err := f.Symbols()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		names := map[string][]string{}
+		for _, s := range syms {
+			if m := helper.FindStringSubmatch(s.Name); m != nil {
+				names[m[2]] = append(names[m[2]], s.Name)
+			} else if strings.Contains(s.Name, "cparsetest") || s.Name == "ka_parse" {
+				names[s.Name] = append(names[s.Name], s.Name)
+			}
+		}
+		return names
+	}
+
+	ctl := filepath.Join(t.TempDir(), "shim.test")
+	if out, err := exec.Command("go", "test", "-c", "-o", ctl, "../shim").CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ../shim: %v\n%s", err, out)
+	}
+	have := found(ctl)
+	for _, h := range helpers {
+		if len(have[h]) == 0 {
+			t.Errorf("control: %s is not in the shim tests' binary, which links the bridge; the search proves nothing (found %v)", h, have)
+		}
+	}
+
+	build := t.TempDir()
+	so := filepath.Join(build, "libkeepalive.so")
+	if out, err := exec.Command("make", "-C", "..", "BUILD="+build, "STRIPFLAGS=", so).CombinedOutput(); err != nil {
+		t.Fatalf("make %s STRIPFLAGS=: %v\n%s", so, err, out)
+	}
+	shipped := found(so)
+	if len(shipped["ka_parse"]) == 0 {
+		t.Fatalf("the unstripped library has no ka_parse: it is stripped, or the C reader is not in it; the search proves nothing")
+	}
+	delete(shipped, "ka_parse")
+	if len(shipped) > 0 {
+		t.Errorf("the library holds test code: %v", shipped)
 	}
 }
