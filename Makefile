@@ -144,7 +144,7 @@ fuzz:
 	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
 	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
 
-# Costs, side by side in one run: see README's "Costs".
+# Costs, side by side in one run: see docs/costs.md.
 bench: deps $(LIB) $(BIN) $(OVERLAY)
 	$(GOCMD) run ./test/bench -lib $(LIB) -cmd $(BIN) -rounds 11 -go $(GOROOT)/bin/go -overlay $(OVERLAY) -ldflags "$(LDFLAGS)" \
 		-cc "$(call glibc_cc,$(ARCH))" -cgo-ldflags "-O2 -g -Wl,--no-as-needed -ldl"
