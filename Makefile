@@ -27,7 +27,10 @@ OVERLAY := $(BUILD)/_overlay/overlay.json
 # library: the runtime's C symbols can neither interpose on a host's own nor
 # collide with another Go library in the same process. The Go runtime never
 # starts in a host (scripts/gen-overlay), so it needs no GODEBUG defaults.
-LDFLAGS := -s -w -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
+# STRIPFLAGS: no symbol table or DWARF in what ships; test/ builds the
+# library with STRIPFLAGS= to read its symbols (TestLibraryHoldsNoTestCode).
+STRIPFLAGS := -s -w
+LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -36,7 +39,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build cross portable dist demo deps test test-safety test-systems fuzz bench install uninstall deb clean FORCE
+.PHONY: all build cross portable dist demo deps test test-safety test-systems fuzz bench install uninstall installed-files deb clean FORCE
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -123,17 +126,12 @@ test: deps $(LIB) $(BIN) portable dist
 	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
 
-# The host-safety tests alone, for a second toolchain in CI:
-# GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
-SAFETY := ForkAndThreads DoubleForkDaemon Setuid Spawn NoDescriptorsHeld Dlopen CrashStatus SecureExecution \
-	SignalDaemons SigchldSignalfd TimeoutCommand NoRuntimeThreads SignalDispositions \
-	RuntimeMakesNoDescriptors ResidualLimits EarlySockets InetdService ClosedStderr StderrPipes \
-	BadValueUnderLimits HostileConfigFiles AcceptTinyAddressBuffer ArgcZero ReportToSyslog
-space := $() $()
+# The host-safety tests alone (every one is named TestSafety...), for a
+# second toolchain in CI: GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
 test-safety: deps $(LIB) $(BIN)
 	$(GOCMD) version $(LIB)
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./test \
-		-run '^Test($(subst $(space),|,$(strip $(SAFETY))))$$' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
+		-run '^TestSafety' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
 
 # Debian 11, 12 and 13 guests under qemu (KVM if it boots here, else TCG),
 # each with its own kernel and systemd, the .deb from dist installed with
@@ -158,33 +156,53 @@ fuzz:
 	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzConfig$$' -fuzztime $(FUZZTIME)
 	$(SANITIZE) $(GOCMD) test -asan ./shim -run '^$$' -fuzz '^FuzzFile$$' -fuzztime $(FUZZTIME)
 
-# Costs, side by side in one run: see README's "Costs".
+# Costs, side by side in one run: see docs/costs.md.
 bench: deps $(LIB) $(BIN) $(OVERLAY)
 	$(GOCMD) run ./test/bench -lib $(LIB) -cmd $(BIN) -rounds 11 -go $(GOROOT)/bin/go -overlay $(OVERLAY) -ldflags "$(LDFLAGS)" \
 		-cc "$(call glibc_cc,$(ARCH))" -cgo-ldflags "-O2 -g -Wl,--no-as-needed -ldl"
 	$(GOCMD) test ./shim -run '^$$' -bench . -benchtime 20000x
 
-# The library, the command, man pages, a systemd drop-in example and an
-# example /etc/keepalive.conf; the cgroup mode's systemd examples.
+# The installed files, each as PATH:SOURCE, PATH under the prefix: the
+# library, the command, man pages, a systemd drop-in example and an example
+# /etc/keepalive.conf; the cgroup mode's systemd examples. LIB and BIN stand
+# for the build's library and command. The one list: install, uninstall,
+# the release artifacts (which add PACKAGED_DOCS) and the tests (through
+# `make -s installed-files`) all read it.
 CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf keepalive-load@.service
+INSTALLED := lib/libkeepalive.so:LIB bin/keepalive:BIN \
+	share/man/man1/keepalive.1:scripts/man/keepalive.1 share/man/man8/libkeepalive.8:scripts/man/libkeepalive.8 \
+	share/libkeepalive/systemd-keepalive.conf:scripts/systemd/keepalive.conf \
+	$(foreach f,$(CGROUP_UNITS),share/libkeepalive/systemd-$(f):scripts/systemd/$(f)) \
+	share/libkeepalive/keepalive.conf.example:scripts/keepalive.conf.example
+PACKAGED_DOCS := share/doc/libkeepalive/README.md:README.md share/doc/libkeepalive/copyright:LICENSE
+paths = $(foreach f,$(1),$(word 1,$(subst :, ,$(f))))
+# The one substitution: what the man pages and the systemd examples name
+# (@LIBDIR@, @BINDIR@, @DATADIR@), for the tree that will be at PREFIX.
+TEMPLATES := scripts/man/% scripts/systemd/%
+dirs_sed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g'
+# install_file ROOT PREFIX LIB BIN PATH SOURCE
+install_file = $(if $(filter LIB BIN,$(6)),install -m 0755 $(if $(filter LIB,$(6)),$(3),$(4)) $(1)/$(5),$(if \
+	$(filter $(TEMPLATES),$(6)),sed $(call dirs_sed,$(2)) $(6) > $(1)/$(5) && chmod 0644 $(1)/$(5),install -m 0644 $(6) $(1)/$(5)))
+# install_tree ROOT PREFIX LIB BIN FILES: FILES (PATH:SOURCE) into ROOT, the
+# tree that will be at PREFIX, with the library LIB and the command BIN.
+define install_tree
+install -d $(sort $(patsubst %/,$(1)/%,$(dir $(call paths,$(5)))))
+$(foreach f,$(5),$(call install_file,$(1),$(2),$(3),$(4),$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))
+)
+endef
+
 install: $(LIB) $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/libkeepalive
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libkeepalive.so
-	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/keepalive
-	sed 's|@LIBDIR@|$(PREFIX)/lib|g; s|@DATADIR@|$(PREFIX)/share/libkeepalive|g' scripts/man/keepalive.1 > $(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1
-	sed 's|@LIBDIR@|$(PREFIX)/lib|g; s|@DATADIR@|$(PREFIX)/share/libkeepalive|g' scripts/man/libkeepalive.8 > $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8
-	sed 's|@LIBDIR@|$(PREFIX)/lib|' scripts/systemd/keepalive.conf > $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf
-	for f in $(CGROUP_UNITS); do sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/systemd/$$f > $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-$$f; done
-	install -m 0644 scripts/keepalive.conf.example $(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
+	$(call install_tree,$(DESTDIR)$(PREFIX),$(PREFIX),$(LIB),$(BIN),$(INSTALLED))
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libkeepalive.so $(DESTDIR)$(PREFIX)/bin/keepalive \
-		$(DESTDIR)$(PREFIX)/share/man/man1/keepalive.1 $(DESTDIR)$(PREFIX)/share/man/man8/libkeepalive.8 \
-		$(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-keepalive.conf \
-		$(addprefix $(DESTDIR)$(PREFIX)/share/libkeepalive/systemd-,$(CGROUP_UNITS)) \
-		$(DESTDIR)$(PREFIX)/share/libkeepalive/keepalive.conf.example
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(call paths,$(INSTALLED)))
 	rmdir $(DESTDIR)$(PREFIX)/share/libkeepalive 2>/dev/null || true
+
+# The list for the tests: PATH under the prefix, and where it goes, one a line
+# (install: everywhere; package: in the release artifacts only).
+installed-files:
+	@printf 'install %s\n' $(call paths,$(INSTALLED))
+	@printf 'package %s\n' $(call paths,$(PACKAGED_DOCS))
 
 # Release artifacts in build/dist: a tarball per build (one top directory,
 # laid out as under /usr/local), and a .deb and an .rpm per glibc
@@ -194,20 +212,10 @@ DIST := $(BUILD)/dist
 DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
 	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
 	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
-prefixed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' -e 's|/usr/local/lib/libkeepalive.so|$(1)/lib/libkeepalive.so|g'
-# stage DIR PREFIX LIB BIN: one build's installed tree.
+# stage DIR PREFIX LIB BIN: one build's installed tree, and its docs.
 define stage
 rm -rf $(1)
-install -d $(1)/lib $(1)/bin $(1)/share/man/man1 $(1)/share/man/man8 $(1)/share/libkeepalive $(1)/share/doc/libkeepalive
-install -m 0755 $(3) $(1)/lib/libkeepalive.so
-install -m 0755 $(4) $(1)/bin/keepalive
-sed $(call prefixed,$(2)) scripts/man/keepalive.1 > $(1)/share/man/man1/keepalive.1
-sed $(call prefixed,$(2)) scripts/man/libkeepalive.8 > $(1)/share/man/man8/libkeepalive.8
-sed $(call prefixed,$(2)) scripts/systemd/keepalive.conf > $(1)/share/libkeepalive/systemd-keepalive.conf
-for f in $(CGROUP_UNITS); do sed $(call prefixed,$(2)) scripts/systemd/$$f > $(1)/share/libkeepalive/systemd-$$f; done
-install -m 0644 scripts/keepalive.conf.example $(1)/share/libkeepalive/keepalive.conf.example
-install -m 0644 README.md $(1)/share/doc/libkeepalive/README.md
-install -m 0644 LICENSE $(1)/share/doc/libkeepalive/copyright
+$(call install_tree,$(1),$(2),$(3),$(4),$(INSTALLED) $(PACKAGED_DOCS))
 endef
 # tarball NAME LIB BIN
 define tarball
@@ -219,7 +227,7 @@ endef
 # packages ARCH LIB BIN
 define packages
 $(call stage,$(DIST).tmp/$(1)/usr,/usr,$(2),$(3))
-gzip -9n $(DIST).tmp/$(1)/usr/share/man/man1/keepalive.1 $(DIST).tmp/$(1)/usr/share/man/man8/libkeepalive.8
+gzip -9n $(addprefix $(DIST).tmp/$(1)/usr/,$(filter share/man/%,$(call paths,$(INSTALLED))))
 scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
 scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
 endef

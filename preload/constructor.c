@@ -13,8 +13,6 @@
  * lines `keepalive check` prints. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdlib.h>
-#include <sys/auxv.h>
 
 #include "../shim/cparse/report.h"
 #include "preload.h"
@@ -24,8 +22,6 @@ static void emit(void *ctx, const char *line)
 	(void)ctx;
 	ka_write_line(line, 0);
 }
-
-static const char *lookup(const char *name) { return getenv(name); }
 
 /* Priority 101: before the Go runtime's own .init_array entry, and before
  * any constructor of a library loaded after us can call socket(). */
@@ -39,10 +35,8 @@ __attribute__((constructor(101))) static void ka_init(void)
 	const struct ka_settings *s = ka_get(&scratch);
 	const struct ka_source *src = ka_source();
 	if (s->report && src)
-		ka_report(src, lookup, emit, NULL);
+		ka_report(src, ka_env, emit, NULL);
 	if (s->secure_debug)
 		ka_write_line(KA_MSG_SECURE_DEBUG, 0);
 	errno = saved;
 }
-
-int ka_secure(void) { return getauxval(AT_SECURE) != 0; }

@@ -1,7 +1,7 @@
 /* libkeepalive's working part, all of it C: the host's own calls (socket,
- * accept, accept4), the settings and the report of a bad one. The Go runtime
- * of the c-shared build never starts inside a host. See README.md in this
- * directory for why. */
+ * accept, accept4, and setsockopt for KEEPALIVE=force), the settings and the
+ * report of a bad one. The Go runtime of the c-shared build never starts
+ * inside a host. See README.md in this directory for why. */
 #ifndef KA_PRELOAD_H
 #define KA_PRELOAD_H
 
@@ -36,7 +36,7 @@ KA_HIDDEN void ka_configure(const struct ka_settings *s, int fd, int domain, int
 KA_HIDDEN void ka_accepted(int listener, int fd, int family);
 
 /* ka_real returns libc's symbol name (the next one in the search order),
- * resolved once. */
+ * resolved once (resolve.c). */
 KA_HIDDEN void *ka_real(int which);
 enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_REAL_SETSOCKOPT, KA_NUM_REAL };
 
@@ -62,7 +62,8 @@ KA_HIDDEN void ka_output_init(void);
 struct ka_source;
 KA_HIDDEN const struct ka_source *ka_source(void);
 
-/* 1 in a secure-execution process (setuid, setgid, capabilities). */
-KA_HIDDEN int ka_secure(void);
+/* ka_env is getenv, as the C reader's merge and report take it: the
+ * environment the settings were read from (settings.c). */
+KA_HIDDEN const char *ka_env(const char *name);
 
 #endif

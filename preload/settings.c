@@ -1,8 +1,10 @@
+/* The settings: the configuration file and the environment, read once per
+ * process and published without a lock, and the file kept for the report. */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "../shim/cparse/file.h"
@@ -17,13 +19,16 @@ static int settings_state; /* 0 unread, 1 being written, 2 ready */
 static char file_text[KA_FILE_MAX + 1];
 static struct ka_source file_source;
 
-static const char *lookup(const char *name) { return getenv(name); }
+const char *ka_env(const char *name) { return getenv(name); }
+
+/* 1 in a secure-execution process (setuid, setgid, capabilities). */
+static int secure_execution(void) { return getauxval(AT_SECURE) != 0; }
 
 /* named_path is KEEPALIVE_CONFIG when it counts: set, not empty, and not in
  * a secure-execution process. */
 static const char *named_path(void)
 {
-	const char *path = ka_secure() ? NULL : getenv(KA_CONFIG_VAR);
+	const char *path = secure_execution() ? NULL : getenv(KA_CONFIG_VAR);
 	return path && *path ? path : NULL;
 }
 
@@ -58,7 +63,7 @@ __attribute__((noinline)) static void read_settings(struct ka_settings *s, struc
 	src->text = text;
 	src->err = ka_file_read(src->path, text, KA_FILE_MAX + 1, &src->n, &src->kind);
 	ka_file_parse(&f, text, src->n);
-	int report = ka_config_merge(&s->cfg, &f, lookup);
+	int report = ka_config_merge(&s->cfg, &f, ka_env);
 	report |= src->kind != 0 || (src->err != 0 && (src->err != ENOENT || src->named));
 	const struct ka_config *c = &s->cfg;
 	if (excluded(f.exclude)) {
@@ -69,7 +74,7 @@ __attribute__((noinline)) static void read_settings(struct ka_settings *s, struc
 	s->enabled = !(c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == 0);
 	s->forced = c->state[KA_VAR_KEEPALIVE] == KA_OK && c->value[KA_VAR_KEEPALIVE] == KA_FORCE;
 	int debug = c->state[KA_VAR_KEEPALIVE_DEBUG] == KA_OK && c->value[KA_VAR_KEEPALIVE_DEBUG] == 1;
-	s->debug = debug && !ka_secure();
+	s->debug = debug && !secure_execution();
 	s->secure_debug = debug && !s->debug;
 	s->report = report || s->secure_debug;
 	errno = saved;
@@ -104,44 +109,4 @@ const struct ka_settings *ka_get(struct ka_settings *scratch)
 const struct ka_source *ka_source(void)
 {
 	return __atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) == 2 ? &file_source : NULL;
-}
-
-static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4", "setsockopt"};
-static void *real_fns[KA_NUM_REAL];
-static int real_state[KA_NUM_REAL]; /* 0 unresolved, 1 resolved (maybe NULL) */
-
-static void say_unresolved(const char *name, const char *why)
-{
-	char line[512] = "libkeepalive: cannot find the real ";
-	strncat(line, name, 32);
-	strcat(line, "() after this library (");
-	strncat(line, why ? why : "unknown reason", 300);
-	strcat(line, "); calling the kernel directly");
-	ka_write_line(line, 0);
-}
-
-/* Resolution happens in our first constructor, before the host can have a
- * signal handler calling in; only a socket opened by an earlier library's
- * constructor resolves lazily, and dlsym is safe there. */
-void *ka_real(int which)
-{
-	if (__atomic_load_n(&real_state[which], __ATOMIC_ACQUIRE))
-		return real_fns[which];
-	int saved = errno;
-	void *fn = dlsym(RTLD_NEXT, real_names[which]);
-	/* Our own definitions, as the host's calls reach them: the next one
-	 * must not be one of these. (A comparison, not dladdr, which costs
-	 * about 20 us per call on this library and would be paid by every
-	 * process.) */
-	void *const self[KA_NUM_REAL] = {(void *)&socket, (void *)&accept, (void *)&accept4, (void *)&setsockopt};
-	if (fn == NULL) {
-		say_unresolved(real_names[which], dlerror());
-	} else if (fn == self[which]) {
-		say_unresolved(real_names[which], "dlsym returned this library's own symbol");
-		fn = NULL;
-	}
-	real_fns[which] = fn;
-	__atomic_store_n(&real_state[which], 1, __ATOMIC_RELEASE);
-	errno = saved;
-	return fn;
 }

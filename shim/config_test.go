@@ -10,21 +10,21 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/libkeepalive/libkeepalive/shim"
-	"github.com/libkeepalive/libkeepalive/shim/cparse"
+	"github.com/libkeepalive/libkeepalive/shim/cparse/cparsetest"
 	"github.com/libkeepalive/libkeepalive/shim/internal/rulesh"
 )
 
 type want struct {
-	state cparse.State
+	state cparsetest.State
 	value int64
 }
 
 var (
-	unset   = want{cparse.Unset, 0}
-	invalid = want{cparse.Invalid, 0}
+	unset   = want{cparsetest.Unset, 0}
+	invalid = want{cparsetest.Invalid, 0}
 )
 
-func ok(v int64) want { return want{cparse.OK, v} }
+func ok(v int64) want { return want{cparsetest.OK, v} }
 
 var cases = []struct {
 	v    int
@@ -119,8 +119,8 @@ func TestParse(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Go %s: got %+v, want %+v", name, got, tc.want)
 		}
-		st, val := cparse.Parse(tc.v, tc.text)
-		if st != cparse.OK {
+		st, val := cparsetest.Parse(tc.v, tc.text)
+		if st != cparsetest.OK {
 			val = 0
 		}
 		if (want{st, val}) != tc.want {
@@ -220,8 +220,8 @@ func FuzzConfig(f *testing.F) {
 			return // no environment value holds a NUL
 		}
 		got, probs := goResult(t, v, text)
-		st, val := cparse.Parse(v, text)
-		if st != cparse.OK {
+		st, val := cparsetest.Parse(v, text)
+		if st != cparsetest.OK {
 			val = 0
 		}
 		if (want{st, val}) != got {
@@ -229,7 +229,7 @@ func FuzzConfig(f *testing.F) {
 		}
 		env := make([]string, shim.NumVars)
 		env[v] = text
-		cLines := cparse.Report(nil, env)
+		cLines := cparsetest.Report(nil, env)
 		if len(cLines) != len(probs) {
 			t.Fatalf("%s=%q: Go %d problems, C %d lines %q", shim.Rules[v].Var, text, len(probs), len(cLines), cLines)
 		}
@@ -272,8 +272,8 @@ func goReport(path string, file []byte, env []string) []string {
 	return lines
 }
 
-// goMerged is what Go makes of a file and an environment, in cparse's terms.
-func goMerged(file []byte, env []string, name string) cparse.Merged {
+// goMerged is what Go makes of a file and an environment, in cparsetest's terms.
+func goMerged(file []byte, env []string, name string) cparsetest.Merged {
 	environ := map[string]string{}
 	for i, v := range env {
 		if i < shim.NumVars {
@@ -282,10 +282,10 @@ func goMerged(file []byte, env []string, name string) cparse.Merged {
 	}
 	f := shim.ParseFile("keepalive.conf", file)
 	c, probs := shim.LoadWith(environ, f)
-	var m cparse.Merged
+	var m cparsetest.Merged
 	for i, s := range c.Settings() {
 		if s.Set {
-			m.State[i], m.Value[i] = cparse.OK, s.Value
+			m.State[i], m.Value[i] = cparsetest.OK, s.Value
 		}
 	}
 	// Go leaves an unaccepted value unset; C says invalid. Both keep the
@@ -294,11 +294,11 @@ func goMerged(file []byte, env []string, name string) cparse.Merged {
 	return m
 }
 
-func cMerged(file []byte, env []string, name string) cparse.Merged {
-	m := cparse.Merge(file, env, name)
+func cMerged(file []byte, env []string, name string) cparsetest.Merged {
+	m := cparsetest.Merge(file, env, name)
 	for i := range m.State {
-		if m.State[i] == cparse.Invalid {
-			m.State[i] = cparse.Unset
+		if m.State[i] == cparsetest.Invalid {
+			m.State[i] = cparsetest.Unset
 		}
 	}
 	return m
@@ -386,7 +386,7 @@ func FuzzFile(f *testing.F) {
 		if path == "" {
 			path = "keepalive.conf"
 		}
-		gl, cl := goReport(path, file, env), cparse.Report(&cparse.Source{Path: path, Text: file}, env)
+		gl, cl := goReport(path, file, env), cparsetest.Report(&cparsetest.Source{Path: path, Text: file}, env)
 		if strings.Join(gl, "\n") != strings.Join(cl, "\n") {
 			t.Fatalf("file %q env %q path %q: reports differ:\nGo:\n%s\nC:\n%s", file, env, path, strings.Join(gl, "\n"), strings.Join(cl, "\n"))
 		}
@@ -410,6 +410,6 @@ func BenchmarkLoadGo(b *testing.B) {
 func BenchmarkMergeC(b *testing.B) {
 	env := []string{"", "60", "10s", "5", "90", ""}
 	for b.Loop() {
-		cparse.Merge(nil, env, "x")
+		cparsetest.Merge(nil, env, "x")
 	}
 }

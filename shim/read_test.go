@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/libkeepalive/libkeepalive/shim"
-	"github.com/libkeepalive/libkeepalive/shim/cparse"
+	"github.com/libkeepalive/libkeepalive/shim/cparse/cparsetest"
 )
 
 // Every kind of path a user can name: Go's ReadFile and the library's C
@@ -44,7 +44,7 @@ func TestReadFile(t *testing.T) {
 		{"bad lines", bad, true, ":1 is not a setting"},
 	} {
 		gl := lines(shim.ReadFile(tc.path, tc.named).Problems)
-		cl := cparse.Report(cparse.Read(tc.path, tc.named), nil)
+		cl := cparsetest.Report(cparsetest.Read(tc.path, tc.named), nil)
 		if strings.Join(gl, "\n") != strings.Join(cl, "\n") {
 			t.Errorf("%s: Go and C differ:\nGo: %q\nC:  %q", tc.name, gl, cl)
 		}

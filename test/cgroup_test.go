@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,146 +28,9 @@ import (
 	"github.com/cilium/ebpf"
 	ebpflink "github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 )
-
-// probeGo is a static Go program (CGO_ENABLED=0: raw system calls, which no
-// preload sees). It prints its connection's options as the kernel has them.
-const probeGo = `package main
-
-import (
-	"bufio"
-	"errors"
-	"fmt"
-	"net"
-	"os"
-	"strings"
-	"syscall"
-	"time"
-)
-
-func opts(c net.Conn) string {
-	raw, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		return err.Error()
-	}
-	var out string
-	raw.Control(func(fd uintptr) {
-		g := func(level, name int) int {
-			v, err := syscall.GetsockoptInt(int(fd), level, name)
-			if err != nil {
-				return -1
-			}
-			return v
-		}
-		out = fmt.Sprintf("ka=%d idle=%d intvl=%d cnt=%d ut=%d", g(syscall.SOL_SOCKET, syscall.SO_KEEPALIVE),
-			g(syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE), g(syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL),
-			g(syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT), g(syscall.IPPROTO_TCP, 18))
-	})
-	return out
-}
-
-func main() {
-	mode, addr := os.Args[1], os.Args[2]
-	goKeepalive := len(os.Args) > 3 && os.Args[3] == "go-keepalive"
-	ka := time.Duration(-1) // Go turns nothing on
-	if goKeepalive {
-		ka = 0 // Go's own default: 15 s idle and interval, 9 probes
-	}
-	switch mode {
-	case "client", "wire", "busy":
-		c, err := (&net.Dialer{KeepAlive: ka}).Dial("tcp", addr)
-		if err != nil {
-			fmt.Println("dial:", err)
-			os.Exit(1)
-		}
-		if mode == "client" {
-			fmt.Println("conn", opts(c))
-			return
-		}
-		c.Write([]byte("hello\n"))
-		buf := make([]byte, 100)
-		if _, err := c.Read(buf[:6]); err != nil {
-			fmt.Println("echo:", err)
-			os.Exit(1)
-		}
-		fmt.Println("connected", opts(c))
-		bufio.NewReader(os.Stdin).ReadString('\n')
-		t0 := time.Now()
-		if mode == "busy" {
-			c.Write(make([]byte, 1000))
-		}
-		_, err = c.Read(buf)
-		var errno syscall.Errno
-		if errors.As(err, &errno) {
-			fmt.Printf("error %d after %.2f\n", errno, time.Since(t0).Seconds())
-		} else {
-			fmt.Printf("eof %v after %.2f\n", strings.ReplaceAll(fmt.Sprint(err), " ", "_"), time.Since(t0).Seconds())
-		}
-	case "server":
-		l, err := (&net.ListenConfig{KeepAlive: ka}).Listen(nil, "tcp", addr)
-		if err != nil {
-			fmt.Println("listen:", err)
-			os.Exit(1)
-		}
-		fmt.Println("listening", l.Addr())
-		c, err := l.Accept()
-		if err != nil {
-			fmt.Println("accept:", err)
-			os.Exit(1)
-		}
-		fmt.Println("conn", opts(c))
-	}
-}
-`
-
-// probeC is a static C client; with -k it turns keepalive on itself, with
-// TCP_KEEPIDLE 7, before connect.
-const probeC = `#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static int g(int fd, int level, int name) {
-	int v = -1;
-	socklen_t len = sizeof v;
-	if (getsockopt(fd, level, name, &v, &len) < 0)
-		return -1;
-	return v;
-}
-
-int main(int argc, char **argv) {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
-	inet_pton(AF_INET, argv[1], &a.sin_addr);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (argc > 3 && strcmp(argv[3], "-k") == 0) {
-		int one = 1, seven = 7;
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &seven, sizeof seven);
-	}
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		perror("connect");
-		return 1;
-	}
-	if (argc > 3 && strcmp(argv[3], "-late") == 0) {
-		/* After connect, as daemons do: a good call, and one too short
-		 * for an int that the kernel refuses with EINVAL. */
-		int hundred = 100, rc, short_errno = 0;
-		char one = 1;
-		rc = setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &hundred, sizeof hundred);
-		if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, 1) < 0)
-			short_errno = errno;
-		printf("late rc=%d short_errno=%d\n", rc, short_errno);
-	}
-	printf("conn ka=%d idle=%d intvl=%d cnt=%d ut=%d\n", g(fd, SOL_SOCKET, SO_KEEPALIVE), g(fd, IPPROTO_TCP, TCP_KEEPIDLE),
-	       g(fd, IPPROTO_TCP, TCP_KEEPINTVL), g(fd, IPPROTO_TCP, TCP_KEEPCNT), g(fd, IPPROTO_TCP, TCP_USER_TIMEOUT));
-	return 0;
-}
-`
 
 var (
 	probesOnce       sync.Once
@@ -189,18 +53,14 @@ func buildProbes(t *testing.T) {
 			probeGoErr, probeCErr = err, err
 			return
 		}
-		src := filepath.Join(dir, "probe.go")
-		os.WriteFile(src, []byte(probeGo), 0o644)
 		probeGoBin = filepath.Join(dir, "probe-go")
-		cmd := exec.Command("go", "build", "-o", probeGoBin, src)
+		cmd := exec.Command("go", "build", "-o", probeGoBin, "./go/cgprobe")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			probeGoErr = fmt.Errorf("building the static Go probe: %v\n%s", err, out)
 		}
-		csrc := filepath.Join(dir, "probe.c")
-		os.WriteFile(csrc, []byte(probeC), 0o644)
 		probeCBin = filepath.Join(dir, "probe-c")
-		if out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", probeCBin, csrc).CombinedOutput(); err != nil {
+		if out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", probeCBin, "c/cgprobe.c").CombinedOutput(); err != nil {
 			probeCErr = fmt.Errorf("gcc -static: %v\n%s", err, out)
 		}
 	})
@@ -475,12 +335,25 @@ func TestCgroupStaticC(t *testing.T) {
 	if got := fields(c.probe(t, true, probeCBin, host, port)); got != wantAttached {
 		t.Errorf("in the cgroup: %s, want %s", got, wantAttached)
 	}
-	if got := c.probe(t, true, probeCBin, host, port, "-k"); got["ka"] != "1" || got["idle"] != "7" {
-		t.Errorf("own keepalive before connect, no --force: %s, want the program's ka=1 idle=7", fields(got))
-	}
+	// Before Linux 6.1 the program cannot ask (bpf_getsockopt of
+	// SO_KEEPALIVE), and configures it; status says so, from its counters.
+	release := kernelRelease(t)
+	own := c.probe(t, true, probeCBin, host, port, "-k")
 	st := c.status(t)
-	if st["STATE"] != "attached" || st["CONFIGURED"] != "1" || st["LEFT-ALONE"] != "1" || st["IDLE"] != "11s" || st["FORCE"] != "no" {
-		t.Errorf("status after one configured and one left alone: %v", st)
+	if sockops.AnswersKeepalive(release) {
+		if own["ka"] != "1" || own["idle"] != "7" {
+			t.Errorf("own keepalive before connect, no --force: %s, want the program's ka=1 idle=7", fields(own))
+		}
+		if st["STATE"] != "attached" || st["CONFIGURED"] != "1" || st["LEFT-ALONE"] != "1" || st["UNANSWERED"] != "0" || st["IDLE"] != "11s" || st["FORCE"] != "no" {
+			t.Errorf("status after one configured and one left alone: %v", st)
+		}
+	} else {
+		if fields(own) != wantAttached {
+			t.Errorf("Linux %s, own keepalive before connect, no --force: %s, want %s (the kernel cannot answer)", release, fields(own), wantAttached)
+		}
+		if st["CONFIGURED"] != "2" || st["LEFT-ALONE"] != "0" || st["UNANSWERED"] != "2" {
+			t.Errorf("Linux %s: status after two connections configured unasked: %v", release, st)
+		}
 	}
 	c.attach(t, append([]string{"--force"}, attachedSettings...)...)
 	if got := fields(c.probe(t, true, probeCBin, host, port, "-k")); got != wantAttached {
@@ -581,6 +454,43 @@ func TestCgroupReattachDetach(t *testing.T) {
 	}
 	if r := c.ka(t, "detach", c.dir); r.status.ExitStatus() != 1 || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("detach of nothing: want one line and status 1: %s", r)
+	}
+}
+
+func kernelRelease(t *testing.T) string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// On a host whose systemd ignores BPFProgram= (before 249), load refuses
+// and points to the ExecStartPre= drop-in, so that keepalive-load@ fails
+// instead of looking active; with a systemd that has it (the control), the
+// same load pins.
+func TestCgroupLoadOldSystemd(t *testing.T) {
+	c := newCgEnv(t)
+	for _, tc := range []struct {
+		version string
+		status  int
+	}{{"systemd 247 (247.3-7+deb11u4)\n+PAM +AUDIT", 1}, {"systemd 252 (252.38-1~deb12u1)\n+PAM", 0}} {
+		stub := t.TempDir()
+		script := "#!/bin/sh\n[ \"$1\" = --version ] && printf '" + tc.version + "\\n' && exit 0\nexit 1\n"
+		if err := os.WriteFile(filepath.Join(stub, "systemctl"), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r := run{env: []string{"PATH=" + stub + ":" + os.Getenv("PATH")}, timeout: 30 * time.Second,
+			args: []string{command, "cgroup", "load", "--idle", "60", "--bpffs", c.bpffs, "legacy"}}.exec(t)
+		_, pinned := os.Stat(filepath.Join(c.bpffs, "keepalive", "loaded", "legacy", "sock_ops"))
+		if tc.status == 1 {
+			want := "keepalive: systemd 247 here ignores BPFProgram= (it needs systemd 249 or newer), so a unit using this load would run without keepalive: attach from the unit instead, with the ExecStartPre= drop-in keepalive-cgroup.conf"
+			if r.status.ExitStatus() != 1 || !strings.HasPrefix(r.stderr, want) || !strings.HasSuffix(r.stderr, "keepalive: nothing was loaded\n") || pinned == nil {
+				t.Errorf("systemd 247: want status 1, %q and nothing pinned:\n%s", want, r)
+			}
+		} else if r.status != 0 || pinned != nil {
+			t.Errorf("control, systemd 252: want the load pinned: %v\n%s", pinned, r)
+		}
 	}
 }
 
@@ -808,39 +718,84 @@ func TestCgroupRecreated(t *testing.T) {
 }
 
 // A systemd unit name resolves through `systemctl show -p ControlGroup`
-// under the cgroup2 mount, wherever that is (here a stand-in systemctl,
-// since systemd need not be running); a bpffs that is not mounted gets
-// mounted.
+// under the cgroup2 mount, wherever that is (here a stand-in systemctl that
+// answers as systemd does, since systemd need not be running), with the
+// unit's dots and systemd's own escapes; a file of the same name in the
+// current directory (a unit file, to an operator in /etc/systemd/system) is
+// not taken for the cgroup; a bpffs that is not mounted gets mounted.
 func TestCgroupUnitName(t *testing.T) {
 	buildProbes(t)
 	c := newCgEnv(t)
 	addr := listener(t, "tcp4", "127.0.0.1:0")
 	stub := t.TempDir()
 	rel := strings.TrimPrefix(c.dir, cgroup2Root(t))
-	script := "#!/bin/sh\n[ \"$*\" = \"show -p ControlGroup --value -- legacy.service\" ] && echo " + rel + " && exit 0\necho \"Unit $* not found.\" >&2; exit 1\n"
+	units := map[string]string{"legacy.service": "system.slice/legacy.service", `web\x2dfront.service`: `system.slice/web\x2dfront.service`}
+	script := "#!/bin/sh\n"
+	for u, cg := range units {
+		script += fmt.Sprintf("[ \"$*\" = 'show -p ControlGroup --value -- %s' ] && echo '%s/%s' && exit 0\n", u, rel, cg)
+	}
+	script += "echo \"Unit $* not found.\" >&2; exit 1\n"
 	if err := os.WriteFile(filepath.Join(stub, "systemctl"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	unitFile := filepath.Join(bin, "legacy.service") // bin is where run starts programs
+	if err := os.WriteFile(unitFile, []byte("[Service]\nExecStart=/bin/true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(unitFile)
 	unmounted := filepath.Join(t.TempDir(), "bpf")
 	env := []string{"PATH=" + stub + ":" + os.Getenv("PATH")}
-	r := run{env: env, args: []string{command, "cgroup", "attach", "--idle", "11", "--bpffs", unmounted, "legacy.service"}, timeout: 30 * time.Second}.exec(t)
-	var sfs unix.Statfs_t
-	if unix.Statfs(unmounted, &sfs) == nil && sfs.Type == 0xcafe4a11 {
-		t.Cleanup(func() { unix.Unmount(unmounted, 0) })
-	} else {
+	ka := func(args ...string) result {
+		return run{env: env, args: append([]string{command, "cgroup"}, append(args, "--bpffs", unmounted)...), timeout: 30 * time.Second}.exec(t)
+	}
+	mounted := false
+	defer func() {
+		if mounted {
+			unix.Unmount(unmounted, 0)
+		}
+	}()
+	for _, u := range []string{"legacy.service", `web\x2dfront.service`} {
+		t.Run(u, func(t *testing.T) {
+			dir, fd := c.sub(t, units[u])
+			in := c.in(dir, fd)
+			if got := in.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+				t.Fatalf("control, before attach: %s, want ka=0", fields(got))
+			}
+			r := ka("attach", "--idle", "11", u)
+			var sfs unix.Statfs_t
+			if !mounted && unix.Statfs(unmounted, &sfs) == nil && sfs.Type == 0xcafe4a11 {
+				mounted = true
+			}
+			if r.status != 0 || !strings.Contains(r.stdout, "attached to "+dir+":") {
+				t.Fatalf("attach %s: want it resolved to %s: %s", u, dir, r)
+			}
+			if got := in.probe(t, true, probeGoBin, "client", addr); got["idle"] != "11" {
+				t.Errorf("after attach by unit name: %s, want idle=11", fields(got))
+			}
+			if r := ka("status", u); r.status != 0 || !strings.Contains(r.stdout, "\n"+dir+" ") {
+				t.Errorf("status %s: want its line: %s", u, r)
+			}
+			// The same cgroup as systemd-cgls writes it, relative to the
+			// cgroup2 mount.
+			cgls := strings.TrimPrefix(dir, cgroup2Root(t)+"/")
+			if r := ka("attach", "--idle", "12", cgls); r.status != 0 || !strings.Contains(r.stdout, "attached to "+dir+":") {
+				t.Errorf("attach %s: want it resolved to %s: %s", cgls, dir, r)
+			}
+			if got := in.probe(t, true, probeGoBin, "client", addr); got["idle"] != "12" {
+				t.Errorf("after attach by %s: %s, want idle=12", cgls, fields(got))
+			}
+			if r := ka("detach", u); r.status != 0 {
+				t.Errorf("detach %s: %s", u, r)
+			}
+			if got := in.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+				t.Errorf("after detach by unit name: %s, want ka=0", fields(got))
+			}
+		})
+	}
+	if !mounted {
 		t.Errorf("attach did not mount bpffs at %s", unmounted)
 	}
-	if r.status != 0 || !strings.Contains(r.stdout, "attached to "+c.dir+":") {
-		t.Fatalf("attach legacy.service: want it resolved to %s: %s", c.dir, r)
-	}
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "11" {
-		t.Errorf("after attach by unit name: %s, want idle=11", fields(got))
-	}
-	r = run{env: env, args: []string{command, "cgroup", "detach", "--bpffs", unmounted, "legacy.service"}, timeout: 30 * time.Second}.exec(t)
-	if r.status != 0 {
-		t.Errorf("detach legacy.service: %s", r)
-	}
-	r = run{env: env, args: []string{command, "cgroup", "attach", "--bpffs", unmounted, "other.service"}, timeout: 30 * time.Second}.exec(t)
+	r := ka("attach", "other.service")
 	if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "other.service is neither a directory nor a systemd unit systemctl can show (Unit show -p ControlGroup") {
 		t.Errorf("an unknown unit: %s", r)
 	}
@@ -898,5 +853,225 @@ func TestCgroupSystemdExamples(t *testing.T) {
 	})
 	if out := verify("control.service"); !strings.Contains(out, "BPFProgramm") || !strings.Contains(out, "/nonexistent/keepalive") {
 		t.Errorf("control: systemd-analyze verify did not complain about a bad drop-in:\n%s", out)
+	}
+}
+
+// sub makes the cgroup rel (slash-separated, every part made) under ours and
+// opens it for CgroupFD; it goes when the test ends, before ours.
+func (c *cgEnv) sub(t *testing.T, rel string) (dir string, fd int) {
+	t.Helper()
+	dir = filepath.Join(c.dir, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("making the cgroup %s: %v", dir, err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(fd)
+		for d := dir; d != c.dir; d = filepath.Dir(d) {
+			os.Remove(d)
+		}
+	})
+	return dir, fd
+}
+
+// in is c with another cgroup of its own as the one probes and queries use.
+func (c *cgEnv) in(dir string, fd int) *cgEnv {
+	d := *c
+	d.dir, d.fd = dir, fd
+	return &d
+}
+
+// Cgroups named as systemd, Docker, Podman and Kubernetes name them, each
+// with a dot (which bpffs refuses in a pin's name), some with '@', '\' and
+// '_', and one whose pin name would pass NAME_MAX: each is attached, read
+// back by a static Go client in it and by status, attached again and
+// detached. The control is the same client in the unattached parent.
+func TestCgroupOperatorNames(t *testing.T) {
+	buildProbes(t)
+	c := newCgEnv(t)
+	addr := listener(t, "tcp4", "127.0.0.1:0")
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	long := "kubepods.slice/" + strings.Repeat("kubepods-burstable-pod.slice/", 8) + "cri-containerd-" + hex64 + ".scope"
+	for _, tc := range []struct {
+		name, attach, client string // the cgroup attached, and the one the client runs in
+	}{
+		{"service", "system.slice/legacy.service", ""},
+		{"socket", "system.slice/legacy.socket", ""},
+		{"slice", "system.slice", "system.slice/other.service"},
+		{"template-instance", "system.slice/system-getty.slice/getty@tty1.service", ""},
+		{"systemd-escape", `system.slice/web\x2dfront.service`, ""},
+		{"docker-scope", "system.slice/docker-" + hex64 + ".scope", ""},
+		{"kubernetes-pod", "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod3b1e3a2c_5f4d_4e7a_9c1b_2d6f8e0a1b2c.slice/cri-containerd-" + hex64 + ".scope", ""},
+		{"over-name-max", long, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.client == "" {
+				tc.client = tc.attach
+			}
+			dir, fd := c.sub(t, tc.attach)
+			a := c.in(dir, fd)
+			client := a
+			if tc.client != tc.attach {
+				client = c.in(c.sub(t, tc.client))
+			}
+			if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+				t.Fatalf("control, in the unattached parent: %s, want ka=0", fields(got))
+			}
+			if r := a.ka(t, append(append([]string{"attach"}, attachedSettings...), dir)...); r.status != 0 {
+				t.Fatalf("attach %s: %s", dir, r)
+			}
+			if got := fields(client.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+				t.Errorf("in %s: %s, want %s", tc.client, got, wantAttached)
+			}
+			if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+				t.Errorf("control after attach, in the parent: %s, want ka=0", fields(got))
+			}
+			if st := a.status(t); st["STATE"] != "attached" || st["IDLE"] != "11s" || st["CONFIGURED"] != "1" {
+				t.Errorf("status: %v", st)
+			}
+			if r := a.ka(t, "attach", "--idle", "22", dir); r.status != 0 {
+				t.Fatalf("attach again: %s", r)
+			}
+			if got := client.probe(t, true, probeGoBin, "client", addr); got["idle"] != "22" || got["intvl"] != "75" {
+				t.Errorf("after attaching again: %s, want idle=22 and the kernel's intvl=75", fields(got))
+			}
+			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
+				t.Errorf("after two attaches: %d sock_ops programs, want 1", n)
+			}
+			if r := a.ka(t, "detach", dir); r.status != 0 {
+				t.Fatalf("detach: %s", r)
+			}
+			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
+				t.Errorf("after detach: %d sock_ops programs, want 0", n)
+			}
+			if got := client.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+				t.Errorf("after detach: %s, want ka=0", fields(got))
+			}
+			if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
+				t.Errorf("after detach, pins left: %v", ents)
+			}
+		})
+	}
+}
+
+// A failed attach says what is attached to the cgroup now, as the kernel
+// has it: nothing (every time, not only the first), or the earlier settings
+// by name, which are still the ones connections get.
+func TestCgroupFailedAttach(t *testing.T) {
+	buildProbes(t)
+	c := newCgEnv(t)
+	addr := listener(t, "tcp4", "127.0.0.1:0")
+	dir, fd := c.sub(t, "system.slice/legacy.service")
+	a := c.in(dir, fd)
+	obstacle := func(t *testing.T, path string) func() {
+		t.Helper()
+		os.MkdirAll(filepath.Dir(path), 0o700)
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.Pin(path); err != nil {
+			t.Fatal(err)
+		}
+		return func() { os.Remove(path) }
+	}
+	t.Run("nothing-attached", func(t *testing.T) {
+		// A foreign sock_ops program on the cgroup, as BPFProgram= makes.
+		if r := a.ka(t, "load", "--idle", "99", "foreign"); r.status != 0 {
+			t.Fatalf("load: %s", r)
+		}
+		prog, err := ebpf.LoadPinnedProgram(filepath.Join(c.bpffs, "keepalive", "loaded", "foreign", "sock_ops"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prog.Close()
+		opts := ebpflink.RawAttachProgramOptions{Target: fd, Program: prog, Attach: ebpf.AttachCGroupSockOps, Flags: 2}
+		if err := ebpflink.RawAttachProgram(opts); err != nil {
+			t.Fatal(err)
+		}
+		defer ebpflink.RawDetachProgram(ebpflink.RawDetachProgramOptions{Target: fd, Program: prog, Attach: ebpf.AttachCGroupSockOps})
+		remove := obstacle(t, filepath.Join(c.bpffs, "keepalive", "attached"))
+		defer remove()
+		want := "keepalive: nothing of keepalive's is attached to " + dir + " (1 other sock_ops program(s), not keepalive's, are attached there)\n"
+		for i := 0; i < 2; i++ {
+			r := a.ka(t, "attach", "--idle", "30", dir)
+			if r.status.ExitStatus() != 1 || !strings.HasSuffix(r.stderr, want) || strings.Count(r.stderr, "\n") != 2 {
+				t.Errorf("attempt %d: want status 1, the cause and %q:\n%s", i+1, want, r)
+			}
+		}
+		if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
+			t.Errorf("%d sock_ops programs, want the foreign one alone", n)
+		}
+		remove()
+		if r := a.ka(t, "attach", "--idle", "30", dir); r.status != 0 {
+			t.Errorf("control, the obstacle gone: %s", r)
+		}
+		a.ka(t, "detach", dir)
+	})
+	t.Run("earlier-settings", func(t *testing.T) {
+		if r := a.ka(t, "attach", "--idle", "30", "--count", "4", dir); r.status != 0 {
+			t.Fatalf("attach: %s", r)
+		}
+		defer a.ka(t, "detach", dir)
+		pinDir := filepath.Join(c.bpffs, "keepalive", "attached", "+"+strings.ReplaceAll(strings.ReplaceAll(strings.TrimPrefix(dir, "/"), ".", "%2E"), "/", "+"))
+		if _, err := os.Stat(pinDir); err != nil {
+			t.Fatalf("the pins are not where the name says: %v", err)
+		}
+		defer obstacle(t, filepath.Join(pinDir, "setsockopt_link"))()
+		r := a.ka(t, "attach", "--force", "--idle", "40", dir)
+		want := "keepalive: " + dir + " keeps the earlier settings: idle 30s, interval kernel's, count 4, user timeout kernel's\n"
+		if r.status.ExitStatus() != 1 || !strings.HasSuffix(r.stderr, want) {
+			t.Errorf("want status 1 and %q:\n%s", want, r)
+		}
+		if got := a.probe(t, true, probeGoBin, "client", addr); got["idle"] != "30" || got["cnt"] != "4" {
+			t.Errorf("after the failed attach: %s, want the earlier idle=30 cnt=4", fields(got))
+		}
+		if n := a.programs(t, ebpf.AttachCGroupSetsockopt); n != 0 {
+			t.Errorf("after the failed --force: %d setsockopt programs, want 0", n)
+		}
+		if st := a.status(t); st["IDLE"] != "30s" || st["FORCE"] != "no" {
+			t.Errorf("status after the failed attach: %v", st)
+		}
+	})
+}
+
+// Names the command hands to bpffs from what the operator typed: a load's
+// NAME with a dot (or '%', '\', '/') and a --bpffs path with a dot inside a
+// bpffs get our own line, never the kernel's EPERM, and nothing is made.
+func TestCgroupRefusedNames(t *testing.T) {
+	c := newCgEnv(t)
+	for _, tc := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"load", "--idle", "60", "legacy.service"}, 2, `load NAME "legacy.service" cannot be a pin directory: it holds '.'; a NAME may hold only letters, digits, '-', '_' and '@'`},
+		{[]string{"load", "--idle", "60", `web\x2dfront`}, 2, `it holds '\\'`},
+		{[]string{"unload", "legacy.service"}, 2, `try "legacy"`},
+		{[]string{"attach", "--idle", "60", "--bpffs", filepath.Join(c.bpffs, "my.pins"), c.dir}, 1, "bpffs refuses names that hold a '.' (my.pins)"},
+	} {
+		var r result
+		if slices.Contains(tc.args, "--bpffs") {
+			r = run{args: append([]string{command, "cgroup"}, tc.args...), timeout: 30 * time.Second}.exec(t)
+		} else {
+			r = c.ka(t, tc.args...)
+		}
+		if r.status.ExitStatus() != tc.status || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "operation not permitted") {
+			t.Errorf("%v: want status %d and %q, not the kernel's EPERM:\n%s", tc.args, tc.status, tc.want, r)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "loaded")); len(ents) != 0 {
+		t.Errorf("refused names left pins: %v", ents)
+	}
+	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
+		t.Errorf("%d programs attached after refusals", n)
+	}
+	// The control: the suggested name loads.
+	if r := c.ka(t, "load", "--idle", "60", "legacy"); r.status != 0 {
+		t.Errorf("control, load legacy: %s", r)
 	}
 }

@@ -1,15 +1,17 @@
 // Package test runs real programs under the built libkeepalive.so, each case
 // next to a control run without it, and reads the outcome back from the
 // kernel (getsockopt, /proc, wait statuses, ss). The C drivers in c/ are
-// compiled once per run; `make test` builds the library first and passes it
-// in KEEPALIVE_LIB.
+// compiled once per run and the Python ones in py/ embedded; `make test`
+// builds the library first and passes it in KEEPALIVE_LIB.
 package test
 
 import (
 	"bytes"
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,21 @@ var (
 
 // The drivers, each from c/NAME.c.
 var drivers = []string{"sockets", "accept", "safety", "signals", "crash", "dlopen", "launch", "hostile", "ownopts"}
+
+// The Python drivers, each from py/NAME, as text: run as python3 -c (as
+// they were when they lived here as strings) or written where a case needs
+// a file.
+//
+//go:embed py/*.py
+var pyDrivers embed.FS
+
+func pyScript(name string) string {
+	b, err := pyDrivers.ReadFile("py/" + name)
+	if err != nil {
+		panic("test: no Python driver " + name + ": " + err.Error())
+	}
+	return string(b)
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(setup(m))
@@ -71,6 +88,10 @@ func setup(m *testing.M) int {
 		}
 	}
 	if err := cc("-shared", "-fPIC", "-o", filepath.Join(dir, "libearly.so"), "c/libearly.c"); err != nil {
+		fmt.Fprintln(os.Stderr, "test:", err)
+		return 1
+	}
+	if err := cc("-shared", "-fPIC", "-o", filepath.Join(dir, "libplain.so"), "c/plain.c"); err != nil {
 		fmt.Fprintln(os.Stderr, "test:", err)
 		return 1
 	}
@@ -281,5 +302,55 @@ func (m mode) check(t testing.TB, r result) {
 func forModes(t *testing.T, f func(t *testing.T, m mode)) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { f(t, m) })
+	}
+}
+
+// buildTree lays out the command next to the library, as the build tree
+// has them.
+func buildTree(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile(t, command, filepath.Join(dir, "keepalive"), 0o755)
+	copyFile(t, lib, filepath.Join(dir, "libkeepalive.so"), 0o755)
+	return filepath.Join(dir, "keepalive")
+}
+
+func need(t testing.TB, program string) {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		t.Fatalf("%s is not installed: `make test` installs it (scripts/deps)", program)
+	}
+}
+
+// python is the real interpreter (not a version manager's wrapper script).
+func python(t testing.TB) string {
+	t.Helper()
+	need(t, "python3")
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(to, mode); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,56 +116,6 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// The paths the man pages name are the package's: each /usr path in the
-// pages as `make deb` and `make install PREFIX=/usr/local` put them exists
-// in that same installation.
-func TestManPagePaths(t *testing.T) {
-	need(t, "make")
-	need(t, "man")
-	need(t, "dpkg-deb")
-	pkg := makeDeb(t)
-	deb := t.TempDir()
-	if out, err := exec.Command("dpkg-deb", "-x", pkg, deb).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
-	}
-	local := t.TempDir()
-	if out, err := exec.Command("make", "-C", "..", "install", "DESTDIR="+local, "PREFIX=/usr/local").CombinedOutput(); err != nil {
-		t.Fatalf("make install: %v\n%s", err, out)
-	}
-	path := regexp.MustCompile(`/(?:usr|opt|etc|proc)/[A-Za-z0-9._/*+-]*[A-Za-z0-9_*]`)
-	for _, tc := range []struct{ root, prefix, ext string }{{deb, "/usr", ".gz"}, {local, "/usr/local", ""}} {
-		for _, page := range []string{"man1/keepalive.1", "man8/libkeepalive.8"} {
-			file := filepath.Join(tc.root, tc.prefix, "share/man", page+tc.ext)
-			cmd := exec.Command("man", "-l", "-Tascii", "-P", "cat", file)
-			cmd.Env = append(os.Environ(), "MANWIDTH=2000")
-			text, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("man %s: %v", file, err)
-			}
-			plain := regexp.MustCompile(".\b").ReplaceAllString(string(text), "")
-			if tok := regexp.MustCompile(`@[A-Z]+@`).FindString(plain); tok != "" {
-				t.Errorf("%s still says %s: the installation did not fill it in", file, tok)
-			}
-			lib := tc.prefix + "/lib/libkeepalive.so"
-			if page == "man8/libkeepalive.8" && !strings.Contains(plain, "LD_PRELOAD="+lib) {
-				t.Errorf("%s does not say LD_PRELOAD=%s", file, lib)
-			}
-			for _, p := range path.FindAllString(plain, -1) {
-				switch {
-				case p == "/etc/keepalive.conf" || p == "/etc/ld.so.preload" || strings.HasPrefix(p, "/proc/"):
-					// the system's, not the package's
-				case strings.HasPrefix(p, tc.prefix+"/"):
-					if _, err := os.Stat(filepath.Join(tc.root, p)); err != nil {
-						t.Errorf("%s names %s, which the installation (PREFIX=%s) does not have", page, p, tc.prefix)
-					}
-				default:
-					t.Errorf("%s names %s, outside the installation's prefix %s", page, p, tc.prefix)
-				}
-			}
-		}
-	}
-}
-
 // scripts/demo (the end of `make`): "the same with a typo" differs from the
 // run before it only by the typo: the same options but TCP_KEEPIDLE, which
 // keeps the kernel's value.
@@ -190,5 +141,75 @@ func TestDemo(t *testing.T) {
 		if (with[i] != typo[i]) != idle || (idle && typo[i] != without[i]) {
 			t.Errorf("demo: with the typo %s, without it %s (and with no library %s)", typo[i], with[i], without[i])
 		}
+	}
+}
+
+// The shipped library holds no test code: the C helpers through which shim's
+// tests drive the C reader (shim/cparse/cparsetest) are not linked into it.
+// The library is built by the Makefile's own rule, unstripped (STRIPFLAGS=),
+// and its symbol table searched for the helpers, named from the bridge's
+// source. The control: the same search finds every helper in the shim tests'
+// binary, which links the bridge, so it can see them where they are.
+func TestLibraryHoldsNoTestCode(t *testing.T) {
+	need(t, "make")
+	src, err := os.ReadFile("../shim/cparse/cparsetest/cparsetest.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var helpers []string
+	for _, m := range regexp.MustCompile(`(?m)^static\b[^;{(=\n]*?\b(test_\w+)\s*[\[(]`).FindAllStringSubmatch(string(src), -1) {
+		helpers = append(helpers, m[1])
+	}
+	if len(helpers) < 5 {
+		t.Fatalf("the bridge's source names only %v: the search would prove nothing", helpers)
+	}
+	// A helper as C has it (test_emit), as cgo wraps it
+	// (_cgo_..._Cfunc_test_report) and as Go calls it (..._Cfunc_test_report.abi0).
+	helper := regexp.MustCompile(`(^|[_.])(` + strings.Join(helpers, "|") + `)($|\.)`)
+	found := func(path string) map[string][]string {
+		t.Helper()
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		syms, err := f.Symbols()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		names := map[string][]string{}
+		for _, s := range syms {
+			if m := helper.FindStringSubmatch(s.Name); m != nil {
+				names[m[2]] = append(names[m[2]], s.Name)
+			} else if strings.Contains(s.Name, "cparsetest") || s.Name == "ka_parse" {
+				names[s.Name] = append(names[s.Name], s.Name)
+			}
+		}
+		return names
+	}
+
+	ctl := filepath.Join(t.TempDir(), "shim.test")
+	if out, err := exec.Command("go", "test", "-c", "-o", ctl, "../shim").CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ../shim: %v\n%s", err, out)
+	}
+	have := found(ctl)
+	for _, h := range helpers {
+		if len(have[h]) == 0 {
+			t.Errorf("control: %s is not in the shim tests' binary, which links the bridge; the search proves nothing (found %v)", h, have)
+		}
+	}
+
+	build := t.TempDir()
+	so := filepath.Join(build, "libkeepalive.so")
+	if out, err := exec.Command("make", "-C", "..", "BUILD="+build, "STRIPFLAGS=", so).CombinedOutput(); err != nil {
+		t.Fatalf("make %s STRIPFLAGS=: %v\n%s", so, err, out)
+	}
+	shipped := found(so)
+	if len(shipped["ka_parse"]) == 0 {
+		t.Fatalf("the unstripped library has no ka_parse: it is stripped, or the C reader is not in it; the search proves nothing")
+	}
+	delete(shipped, "ka_parse")
+	if len(shipped) > 0 {
+		t.Errorf("the library holds test code: %v", shipped)
 	}
 }

@@ -5,31 +5,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-func need(t testing.TB, program string) {
-	t.Helper()
-	if _, err := exec.LookPath(program); err != nil {
-		t.Fatalf("%s is not installed: `make test` installs it (scripts/deps)", program)
-	}
-}
-
 // python3's socket module, read back with its own getsockopt.
 func TestPython(t *testing.T) {
 	need(t, "python3")
-	script := `import socket
-for fam in (socket.AF_INET, socket.AF_INET6):
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    print(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
-          s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), s.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
-`
+	script := pyScript("sockopts.py")
 	control, shimmed := pair(t, tuned, "python3", "-c", script)
 	if control.status != 0 || !strings.HasPrefix(control.stdout, "0 ") {
 		t.Fatalf("control: %s", control)
@@ -85,68 +71,4 @@ func TestCurlOnTheWire(t *testing.T) {
 			t.Errorf("preload %v: ss shows %q; want a keepalive timer only with the library", preload, ss)
 		}
 	}
-}
-
-// While the host runs, the library's runtime creates no descriptor: any it
-// did could be one the host is closing and reopening at that moment. Read
-// from the kernel's side with strace: only the host's own thread may make
-// descriptors (the dynamic loader's, the driver's).
-func TestRuntimeMakesNoDescriptors(t *testing.T) {
-	need(t, "strace")
-	forModes(t, testRuntimeMakesNoDescriptors)
-}
-
-func testRuntimeMakesNoDescriptors(t *testing.T, m mode) {
-	for _, preload := range []bool{false, true} {
-		trace := filepath.Join(t.TempDir(), "trace")
-		args := []string{"strace", "-f", "-qq", "-o", trace, "-e",
-			"trace=open,openat,creat,socket,pipe,pipe2,eventfd,eventfd2,epoll_create,epoll_create1,memfd_create,dup,dup2,dup3,signalfd,signalfd4,timerfd_create,inotify_init1",
-			program("launch"), "-n"}
-		if preload {
-			args = append(args, "-p", lib)
-		}
-		r := run{env: m.env, args: append(args, program("safety"), "fds")}.exec(t)
-		passed(t, "strace", r)
-		if preload {
-			m.check(t, r)
-		}
-		b, err := os.ReadFile(trace)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		main, _, _ := strings.Cut(lines[0], " ")
-		own := 0
-		for _, l := range lines {
-			pid, call, _ := strings.Cut(l, " ")
-			if pid != main {
-				if !strings.Contains(call, "exited") && !strings.Contains(call, "resumed") {
-					t.Errorf("preload %v: thread %s made a descriptor: %s", preload, pid, call)
-				}
-				continue
-			}
-			own++
-		}
-		if own == 0 {
-			t.Fatalf("no descriptor calls seen at all; the trace proves nothing:\n%s", b)
-		}
-	}
-}
-
-// The Go runtime never starts, so the limits a running Go runtime brings
-// do not apply, clean or reporting: a user namespace can be created (a
-// multi-threaded process cannot), and a low address-space limit is no
-// problem.
-func TestResidualLimits(t *testing.T) {
-	need(t, "unshare")
-	if r := (run{args: []string{"unshare", "-U", "true"}}).exec(t); r.status != 0 {
-		t.Skipf("SKIPPED LOUDLY: unshare -U fails here even without the library: %s", r)
-	}
-	forModes(t, func(t *testing.T, m mode) {
-		r := run{preload: true, env: m.env, args: []string{"unshare", "-U", "true"}}.exec(t)
-		if r.status != 0 {
-			t.Errorf("unshare -U fails under the library: %s", r)
-		}
-		m.check(t, r)
-	})
 }

@@ -1,5 +1,10 @@
 package test
 
+// Safe inside the host (one of several safety_*_test.go files; every
+// host-safety test is named TestSafety..., and make test-safety runs them):
+// forks, threads, daemons, set-ID programs, descriptors, dlopen, crashes, the
+// runtime that never starts, and sockets made before main.
+
 import (
 	"os"
 	"path/filepath"
@@ -10,7 +15,7 @@ import (
 
 // The forking and threading cases: nothing hangs (every run is bounded),
 // children configure their sockets, and the counts are the control's.
-func TestForkAndThreads(t *testing.T) {
+func TestSafetyForkAndThreads(t *testing.T) {
 	for _, tc := range []struct {
 		mode    string
 		control string
@@ -48,7 +53,7 @@ func firstLine(s string) string {
 
 // A classic daemon: double fork, setsid, every descriptor closed, then
 // sockets. It gets descriptor 0, as without the library, and keepalive.
-func TestDoubleForkDaemon(t *testing.T) {
+func TestSafetyDoubleForkDaemon(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) { testDaemon(t, m) })
 }
 
@@ -77,7 +82,7 @@ func testDaemon(t *testing.T, m mode) {
 }
 
 // setuid in a multi-threaded host reaches every thread, the runtime's too.
-func TestSetuid(t *testing.T) {
+func TestSafetySetuid(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: setuid cases need root")
 	}
@@ -101,7 +106,7 @@ func TestSetuid(t *testing.T) {
 
 // vfork, posix_spawn, system and popen children run and exit as without the
 // library.
-func TestSpawn(t *testing.T) {
+func TestSafetySpawn(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		control, shimmed := pair(t, append(m.env, tuned...), "safety", "spawn")
 		passed(t, "control", control)
@@ -115,7 +120,7 @@ func TestSpawn(t *testing.T) {
 // The library holds no descriptor of the host's, even when the host's
 // standard descriptors are non-blocking at load time (Go's os package would
 // put them in an epoll set of its own).
-func TestNoDescriptorsHeld(t *testing.T) {
+func TestSafetyNoDescriptorsHeld(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		for _, flags := range [][]string{nil, {"-n"}} {
 			control := run{env: m.env, args: append(append([]string{"launch"}, flags...), program("safety"), "fds")}.exec(t)
@@ -129,7 +134,7 @@ func TestNoDescriptorsHeld(t *testing.T) {
 	})
 }
 
-func TestDlopen(t *testing.T) {
+func TestSafetyDlopen(t *testing.T) {
 	// The control loads a plain C library; socket() found through it is
 	// libc's.
 	control := run{env: tuned, args: []string{"dlopen", filepath.Join(bin, "libearly.so")}}.exec(t)
@@ -151,7 +156,7 @@ func TestDlopen(t *testing.T) {
 }
 
 // Ends of a host: the same wait status with and without the library.
-func TestCrashStatus(t *testing.T) {
+func TestSafetyCrashStatus(t *testing.T) {
 	for _, ending := range []string{"segv", "segv-thread", "abort", "fpe", "sigpipe", "sigterm", "kill-self", "exit42", "return7"} {
 		t.Run(ending, func(t *testing.T) {
 			forModes(t, func(t *testing.T, m mode) {
@@ -165,5 +170,86 @@ func TestCrashStatus(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// While the host runs, the library's runtime creates no descriptor: any it
+// did could be one the host is closing and reopening at that moment. Read
+// from the kernel's side with strace: only the host's own thread may make
+// descriptors (the dynamic loader's, the driver's).
+func TestSafetyRuntimeMakesNoDescriptors(t *testing.T) {
+	need(t, "strace")
+	forModes(t, testRuntimeMakesNoDescriptors)
+}
+
+func testRuntimeMakesNoDescriptors(t *testing.T, m mode) {
+	for _, preload := range []bool{false, true} {
+		trace := filepath.Join(t.TempDir(), "trace")
+		args := []string{"strace", "-f", "-qq", "-o", trace, "-e",
+			"trace=open,openat,creat,socket,pipe,pipe2,eventfd,eventfd2,epoll_create,epoll_create1,memfd_create,dup,dup2,dup3,signalfd,signalfd4,timerfd_create,inotify_init1",
+			program("launch"), "-n"}
+		if preload {
+			args = append(args, "-p", lib)
+		}
+		r := run{env: m.env, args: append(args, program("safety"), "fds")}.exec(t)
+		passed(t, "strace", r)
+		if preload {
+			m.check(t, r)
+		}
+		b, err := os.ReadFile(trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		main, _, _ := strings.Cut(lines[0], " ")
+		own := 0
+		for _, l := range lines {
+			pid, call, _ := strings.Cut(l, " ")
+			if pid != main {
+				if !strings.Contains(call, "exited") && !strings.Contains(call, "resumed") {
+					t.Errorf("preload %v: thread %s made a descriptor: %s", preload, pid, call)
+				}
+				continue
+			}
+			own++
+		}
+		if own == 0 {
+			t.Fatalf("no descriptor calls seen at all; the trace proves nothing:\n%s", b)
+		}
+	}
+}
+
+// The Go runtime never starts, so the limits a running Go runtime brings
+// do not apply, clean or reporting: a user namespace can be created (a
+// multi-threaded process cannot), and a low address-space limit is no
+// problem.
+func TestSafetyResidualLimits(t *testing.T) {
+	need(t, "unshare")
+	if r := (run{args: []string{"unshare", "-U", "true"}}).exec(t); r.status != 0 {
+		t.Skipf("SKIPPED LOUDLY: unshare -U fails here even without the library: %s", r)
+	}
+	forModes(t, func(t *testing.T, m mode) {
+		r := run{preload: true, env: m.env, args: []string{"unshare", "-U", "true"}}.exec(t)
+		if r.status != 0 {
+			t.Errorf("unshare -U fails under the library: %s", r)
+		}
+		m.check(t, r)
+	})
+}
+
+// A socket opened by a library constructor that runs before ours, and one
+// opened in main's first statement, are configured.
+func TestSafetyEarlySockets(t *testing.T) {
+	control, shimmed := pair(t, tuned, "early")
+	for _, which := range []string{"constructor", "main"} {
+		wantUntouched(t, which, line(control.stdout, which))
+		wantTuned(t, which, line(shimmed.stdout, which), "3000")
+	}
+	// Prove the case: the loader ran libearly's constructor before ours.
+	dbg := run{preload: true, env: append([]string{"LD_DEBUG=files"}, tuned...), args: []string{"early"}}.exec(t)
+	early := strings.Index(dbg.stderr, "calling init: "+bin+"/libearly.so")
+	ours := strings.Index(dbg.stderr, "calling init: "+lib)
+	if early < 0 || ours < 0 || early > ours {
+		t.Errorf("libearly.so's constructor did not run before libkeepalive's (positions %d, %d); the case proves nothing:\n%s", early, ours, dbg.stderr)
 	}
 }

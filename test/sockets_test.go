@@ -128,23 +128,6 @@ func TestAcceptUnix(t *testing.T) {
 	}
 }
 
-// A socket opened by a library constructor that runs before ours, and one
-// opened in main's first statement, are configured.
-func TestEarlySockets(t *testing.T) {
-	control, shimmed := pair(t, tuned, "early")
-	for _, which := range []string{"constructor", "main"} {
-		wantUntouched(t, which, line(control.stdout, which))
-		wantTuned(t, which, line(shimmed.stdout, which), "3000")
-	}
-	// Prove the case: the loader ran libearly's constructor before ours.
-	dbg := run{preload: true, env: append([]string{"LD_DEBUG=files"}, tuned...), args: []string{"early"}}.exec(t)
-	early := strings.Index(dbg.stderr, "calling init: "+bin+"/libearly.so")
-	ours := strings.Index(dbg.stderr, "calling init: "+lib)
-	if early < 0 || ours < 0 || early > ours {
-		t.Errorf("libearly.so's constructor did not run before libkeepalive's (positions %d, %d); the case proves nothing:\n%s", early, ours, dbg.stderr)
-	}
-}
-
 // expectedMessages is what package shim says of env, one line per problem.
 func expectedMessages(env []string) []string {
 	m := map[string]string{}

@@ -43,101 +43,20 @@ var wireEnv = []string{fmt.Sprintf("KEEPIDLE=%d", wireIdle), fmt.Sprintf("KEEPIN
 
 var wireBound = time.Duration(wireIdle+wireIntvl*wireCnt)*time.Second + wireMargin
 
-// python is the real interpreter (not a version manager's wrapper script).
-func python(t testing.TB) string {
-	t.Helper()
-	need(t, "python3")
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
-}
+var clientPy = pyScript("wire_client.py")
 
-const clientPy = `import socket, sys, time
-mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.create_connection((host, port))
-s.sendall(b"hello\n")
-s.recv(6)
-print("connected", flush=True)
-sys.stdin.readline()  # the test has taken the peer away
-t0 = time.monotonic()
-try:
-    if mode == "busy":
-        s.sendall(b"x" * 1000)
-    data = s.recv(100)
-    print("eof %r after %.2f" % (data, time.monotonic() - t0), flush=True)
-except OSError as e:
-    print("error %d after %.2f" % (e.errno, time.monotonic() - t0), flush=True)
-`
+var echoServerPy = pyScript("wire_echo_server.py")
 
-const echoServerPy = `import socket, sys
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen()
-print("listening", flush=True)
-c, _ = l.accept()
-c.sendall(c.recv(6))
-try:
-    c.recv(100)
-except OSError:
-    pass
-sys.stdin.readline()
-`
-
-const legacyServerPy = `import socketserver, sys, time
-class Handler(socketserver.BaseRequestHandler):
-    def handle(self):
-        self.request.sendall(self.request.recv(6))
-        print("accepted", flush=True)
-        t0 = time.monotonic()
-        try:
-            data = self.request.recv(100)
-            print("eof %r after %.2f" % (data, time.monotonic() - t0), flush=True)
-        except OSError as e:
-            print("error %d after %.2f" % (e.errno, time.monotonic() - t0), flush=True)
-socketserver.TCPServer.allow_reuse_address = True
-with socketserver.TCPServer((sys.argv[1], int(sys.argv[2])), Handler) as server:
-    print("listening", flush=True)
-    server.handle_request()
-    sys.stdin.readline()
-`
+var legacyServerPy = pyScript("wire_legacy_server.py")
 
 // The socket-activation parent: makes the listener itself (it is not under
 // the library), puts it at descriptor 3 and becomes the service, the way
 // systemd hands over a socket.
-const activatePy = `import os, socket, sys
-host, port, lib, service = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((host, port))
-l.listen()
-os.dup2(l.fileno(), 3)
-os.set_inheritable(3, True)
-env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
-if lib:
-    env["LD_PRELOAD"] = lib
-os.execve(sys.executable, [sys.executable, service], env)
-`
+var activatePy = pyScript("wire_activate.py")
 
-const activatedPy = `import os, socket, sys
-assert os.environ["LISTEN_PID"] == str(os.getpid()) and os.environ["LISTEN_FDS"] == "1"
-l = socket.socket(fileno=3)
-print("listening listener_ka=%d" % l.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), flush=True)
-c, _ = l.accept()
-g = c.getsockopt
-print("accepted ka=%d idle=%d intvl=%d cnt=%d" % (g(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
-      g(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), g(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
-      g(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)), flush=True)
-sys.stdin.readline()
-`
+var activatedPy = pyScript("wire_activated.py")
 
-const plainClientPy = `import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-print("connected", flush=True)
-sys.stdin.readline()
-`
+var plainClientPy = pyScript("wire_plain_client.py")
 
 var netSeq atomic.Int32
 

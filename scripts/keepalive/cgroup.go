@@ -6,8 +6,6 @@ package main
 // this command.
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,11 +17,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/cgroupv2"
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/pins"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
@@ -51,24 +48,11 @@ attach again replaces the settings (one program per cgroup); detach removes
 the program and its pins; status lists the attached cgroups with their
 settings and counters. load pins the program and its settings under
 BPFFS/keepalive/loaded/NAME without attaching it, for systemd's
-BPFProgram=sock_ops:BPFFS/keepalive/loaded/NAME/sock_ops.
+BPFProgram=sock_ops:BPFFS/keepalive/loaded/NAME/sock_ops (systemd 249 or
+newer; NAME holds letters, digits, '-', '_' and '@').
 `
 
 const defaultBpffs = "/sys/fs/bpf"
-
-// Pin names inside a cgroup's (or a load's) directory.
-const (
-	pinSettings    = "settings"
-	pinCounters    = "counters"
-	pinOpsLink     = "sock_ops_link"
-	pinSoptLink    = "setsockopt_link"
-	pinOpsProg     = "sock_ops"   // load only
-	pinSoptProg    = "setsockopt" // load only
-	bpfFsMagic     = 0xcafe4a11
-	cgroup2Magic   = 0x63677270
-	kernelNeeds    = "keepalive cgroup needs Linux 5.9 or newer with BPF (sock_ops programs with bpf_setsockopt of the keepalive options, cgroup links)"
-	permissionNote = "loading BPF programs needs root (CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN)"
-)
 
 func cgroupMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -113,25 +97,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // settingsFromFlags checks each option given with the library's rules and
 // messages; ok is false when one is bad (each bad one already reported).
 func settingsFromFlags(values []*string, set map[string]bool, force bool, stderr io.Writer) (s sockops.Settings, ok bool) {
-	env := map[string]string{}
-	ok = true
-	for i, o := range options {
-		if !set[o.flag] {
-			continue
-		}
-		r := shim.Rules[o.v]
-		if *values[i] == "" {
-			fmt.Fprintf(stderr, "keepalive: --%s needs a value: want %s\n", o.flag, r.Want)
-			ok = false
-			continue
-		}
-		_, probs := shim.Load(map[string]string{r.Var: *values[i]})
-		for _, p := range probs {
-			fmt.Fprintf(stderr, "keepalive: --%s %q is %v: want %s\n", o.flag, *values[i], p.Err, r.Want)
-			ok = false
-		}
-		env[r.Var] = *values[i]
-	}
+	env, ok := checkOptions(values, set, stderr)
 	if !ok {
 		return s, false
 	}
@@ -186,60 +152,107 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	var cg cgroupDir
+	var cg cgroupv2.Dir
 	var dir string
 	if verb == "attach" {
-		if cg, err = resolveCgroup(pos[0], true); err != nil {
+		if cg, err = cgroupv2.Resolve(pos[0], true); err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 			return 1
 		}
-		dir = filepath.Join(*bpffs, "keepalive", "attached", escapePin(cg.path))
+		dir = pins.AttachedDir(*bpffs, cg.Path)
 	} else {
-		if err := checkName(pos[0]); err != nil {
+		if err := pins.CheckLoadName(pos[0]); err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 			return 2
 		}
-		dir = filepath.Join(*bpffs, "keepalive", "loaded", pos[0])
+		dir = pins.LoadedDir(*bpffs, pos[0])
+		if why := systemdTooOld(); why != "" {
+			fmt.Fprintf(stderr, "keepalive: %s\n%s\n", why, nothing)
+			return 1
+		}
 	}
-	// Find out about permission and the kernel before touching bpffs.
 	rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
-	if probe, err := ebpf.NewMap(sockops.SettingsSpec()); err != nil {
-		fmt.Fprintf(stderr, "keepalive: %s\n%s\n", explainBPF("creating a BPF map", err), nothing)
-		return 1
-	} else {
-		probe.Close()
-	}
-	if err := ensureBpffs(*bpffs); err != nil {
+	if err := pins.Probe(); err != nil {
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 		return 1
 	}
-	_, statErr := os.Stat(dir)
-	fresh := errors.Is(statErr, os.ErrNotExist)
+	if err := pins.EnsureBpffs(*bpffs); err != nil {
+		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
+		return 1
+	}
 	var where string
 	if verb == "attach" {
-		err = attach(dir, cg, s)
-		where = "attached to " + cg.path
+		err = pins.Attach(dir, cg, s)
+		where = "attached to " + cg.Path
 	} else {
-		err = load(dir, s)
-		where = "loaded for BPFProgram=sock_ops:" + filepath.Join(dir, pinOpsProg)
+		err = pins.Load(dir, s)
+		where = "loaded for BPFProgram=sock_ops:" + filepath.Join(dir, pins.OpsProg)
 		if *force {
-			where += " and BPFProgram=setsockopt:" + filepath.Join(dir, pinSoptProg)
+			where += " and BPFProgram=setsockopt:" + filepath.Join(dir, pins.SoptProg)
 		}
 	}
 	if err != nil {
-		if fresh {
-			removePins(dir)
-		}
 		fmt.Fprintf(stderr, "keepalive: %v\n", err)
-		if fresh {
-			fmt.Fprintln(stderr, nothing)
+		if verb == "attach" {
+			fmt.Fprintln(stderr, attachedNow(dir, cg))
 		} else {
-			fmt.Fprintln(stderr, "keepalive: the earlier settings may still apply; see keepalive cgroup status")
+			fmt.Fprintln(stderr, loadedNow(dir, pos[0], nothing))
 		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s\n", where, describe(s), dir)
+	if release := pins.KernelRelease(); s.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
+		fmt.Fprintf(stderr, "keepalive: note: Linux %s cannot tell the program whether a connection's own program turned keepalive on "+
+			"before connect (that needs 6.1), so such connections get these settings too, as with --force; status counts them as UNANSWERED\n", release)
+	}
 	return 0
+}
+
+// systemdTooOld is the line refusing a load on a host whose systemd ignores
+// BPFProgram= (before 249, with only a journal line), where a unit using the
+// load would run without keepalive and look fine; "" elsewhere, and where
+// there is no systemctl to ask.
+func systemdTooOld() string {
+	out, err := exec.Command("systemctl", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	var v int
+	if n, _ := fmt.Sscanf(string(out), "systemd %d", &v); n != 1 || v >= 249 {
+		return ""
+	}
+	return fmt.Sprintf("systemd %d here ignores BPFProgram= (it needs systemd 249 or newer), so a unit using this load would run "+
+		"without keepalive: attach from the unit instead, with the ExecStartPre= drop-in keepalive-cgroup.conf "+
+		"(ExecStartPre=+keepalive cgroup attach ... %%n; see keepalive(1))", v)
+}
+
+// attachedNow says, after a failed attach, what is attached to cg now, as
+// the kernel has it: Attach put the earlier settings back, if there were any.
+func attachedNow(dir string, cg cgroupv2.Dir) string {
+	now, err := pins.Current(dir, cg)
+	if err != nil {
+		return fmt.Sprintf("keepalive: cannot tell what is attached to %s now: %v; see keepalive cgroup status", cg.Path, err)
+	}
+	others := ""
+	if now.Others > 0 {
+		others = fmt.Sprintf(" (%d other sock_ops program(s), not keepalive's, are attached there)", now.Others)
+	}
+	if now.Settings == nil {
+		return fmt.Sprintf("keepalive: nothing of keepalive's is attached to %s%s", cg.Path, others)
+	}
+	return fmt.Sprintf("keepalive: %s keeps the earlier settings: %s%s", cg.Path, describe(*now.Settings), others)
+}
+
+// loadedNow is attachedNow for a load: its pinned program and settings.
+func loadedNow(dir, name, nothing string) string {
+	if _, err := os.Stat(dir); err != nil {
+		return nothing
+	}
+	e := pins.ReadLoaded(dir)
+	if e.State != "loaded" || e.Settings == nil {
+		return fmt.Sprintf("keepalive: the load %s is %s; see keepalive cgroup status", name, e.State)
+	}
+	return fmt.Sprintf("keepalive: the load %s keeps the earlier settings: %s", name, describe(*e.Settings))
 }
 
 // values is each setting in its unit, in the order idle, interval, count,
@@ -265,189 +278,6 @@ func describe(s sockops.Settings) string {
 	return fmt.Sprintf("idle %s, interval %s, count %s, user timeout %s%s", v[0], v[1], v[2], v[3], force)
 }
 
-// openMaps returns the pinned settings and counters maps of dir, creating
-// and pinning them the first time (or when an older layout is found), and
-// writes s into the settings.
-func openMaps(dir string, s sockops.Settings) (settings, counters *ebpf.Map, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	open := func(name string, spec *ebpf.MapSpec) (*ebpf.Map, error) {
-		path := filepath.Join(dir, name)
-		m, err := ebpf.LoadPinnedMap(path, nil)
-		if err == nil {
-			if m.Type() == spec.Type && m.ValueSize() == spec.ValueSize && m.MaxEntries() == spec.MaxEntries {
-				return m, nil
-			}
-			m.Close()
-			os.Remove(path)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %v", path, err)
-		}
-		m, err = ebpf.NewMap(spec)
-		if err != nil {
-			return nil, errors.New(explainBPF("creating a BPF map", err))
-		}
-		if err := m.Pin(path); err != nil {
-			m.Close()
-			return nil, fmt.Errorf("pinning %s: %v", path, err)
-		}
-		return m, nil
-	}
-	if settings, err = open(pinSettings, sockops.SettingsSpec()); err != nil {
-		return nil, nil, err
-	}
-	if counters, err = open(pinCounters, sockops.CountersSpec()); err != nil {
-		settings.Close()
-		return nil, nil, err
-	}
-	if err := settings.Put(uint32(0), s.Marshal()); err != nil {
-		settings.Close()
-		counters.Close()
-		return nil, nil, fmt.Errorf("writing the settings: %v", err)
-	}
-	return settings, counters, nil
-}
-
-func attach(dir string, cg cgroupDir, s sockops.Settings) error {
-	settings, counters, err := openMaps(dir, s)
-	if err != nil {
-		return err
-	}
-	defer settings.Close()
-	defer counters.Close()
-	ops, err := ebpf.NewProgram(sockops.SockOps(settings, counters))
-	if err != nil {
-		return errors.New(explainBPF("loading the sock_ops program", err))
-	}
-	defer ops.Close()
-	if err := attachOrUpdate(filepath.Join(dir, pinOpsLink), cg, ebpf.AttachCGroupSockOps, ops); err != nil {
-		return err
-	}
-	soptLink := filepath.Join(dir, pinSoptLink)
-	if s.Flags&sockops.Force == 0 {
-		return removeLink(soptLink)
-	}
-	sopt, err := ebpf.NewProgram(sockops.Setsockopt(settings, counters))
-	if err != nil {
-		return errors.New(explainBPF("loading the cgroup/setsockopt program", err))
-	}
-	defer sopt.Close()
-	return attachOrUpdate(soptLink, cg, ebpf.AttachCGroupSetsockopt, sopt)
-}
-
-// attachOrUpdate puts prog in the place of the program of the link pinned at
-// path when that link still holds this cgroup, so that an attach repeated
-// leaves one program; otherwise (first attach, or a cgroup removed and made
-// again under the same path, as systemd does on restart) it attaches anew.
-func attachOrUpdate(path string, cg cgroupDir, typ ebpf.AttachType, prog *ebpf.Program) error {
-	old, err := link.LoadPinnedLink(path, nil)
-	if err == nil {
-		info, ierr := old.Info()
-		if ierr == nil && info.Cgroup() != nil && info.Cgroup().CgroupId == cg.id {
-			err := old.Update(prog)
-			old.Close()
-			if err != nil {
-				return errors.New(explainBPF("replacing the program of "+path, err))
-			}
-			return nil
-		}
-		old.Unpin()
-		old.Close()
-	}
-	l, err := link.AttachCgroup(link.CgroupOptions{Path: cg.path, Attach: typ, Program: prog})
-	if err != nil {
-		return errors.New(explainBPF("attaching to "+cg.path, err))
-	}
-	defer l.Close()
-	if err := l.Pin(path); err != nil {
-		l.Close()
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("pinning the link at %s: %v: %s", path, err, kernelNeeds)
-		}
-		return fmt.Errorf("pinning the link at %s: %v", path, err)
-	}
-	return nil
-}
-
-// removeLink detaches and unpins the link pinned at path, if there is one.
-func removeLink(path string) error {
-	l, err := link.LoadPinnedLink(path, nil)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		// Not a link we can read back: the pin alone is ours to remove.
-		return os.Remove(path)
-	}
-	defer l.Close()
-	// Detach ends it even if another process holds it open.
-	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("detaching %s: %v", path, err)
-	}
-	return l.Unpin()
-}
-
-// load pins the programs and maps for systemd's BPFProgram= and attaches
-// nothing. A repeated load rewrites the settings, which programs already
-// attached from these pins read on their next connection; the pinned
-// programs are kept so that such attachments stay the ones pinned.
-func load(dir string, s sockops.Settings) error {
-	settings, counters, err := openMaps(dir, s)
-	if err != nil {
-		return err
-	}
-	defer settings.Close()
-	defer counters.Close()
-	pin := func(name string, spec *ebpf.ProgramSpec) error {
-		path := filepath.Join(dir, name)
-		if p, err := ebpf.LoadPinnedProgram(path, nil); err == nil {
-			p.Close()
-			return nil
-		}
-		p, err := ebpf.NewProgram(spec)
-		if err != nil {
-			return errors.New(explainBPF("loading the "+name+" program", err))
-		}
-		defer p.Close()
-		if err := p.Pin(path); err != nil {
-			return fmt.Errorf("pinning %s: %v", path, err)
-		}
-		return nil
-	}
-	if err := pin(pinOpsProg, sockops.SockOps(settings, counters)); err != nil {
-		return err
-	}
-	if s.Flags&sockops.Force == 0 {
-		// Without Force in the settings an attached setsockopt program
-		// passes every call; the pin goes so the next unit start has none.
-		if err := os.Remove(filepath.Join(dir, pinSoptProg)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}
-	return pin(pinSoptProg, sockops.Setsockopt(settings, counters))
-}
-
-// removePins detaches the links of dir and removes every pin and dir.
-func removePins(dir string) error {
-	var first error
-	for _, l := range []string{pinOpsLink, pinSoptLink} {
-		if err := removeLink(filepath.Join(dir, l)); err != nil && first == nil {
-			first = err
-		}
-	}
-	for _, p := range []string{pinOpsProg, pinSoptProg, pinSettings, pinCounters} {
-		if err := os.Remove(filepath.Join(dir, p)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
-			first = err
-		}
-	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
-		first = err
-	}
-	return first
-}
-
 func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -464,26 +294,26 @@ func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	if verb == "detach" {
 		// The cgroup may be gone already (a stopped unit): its pins are
 		// still ours to remove.
-		cg, err := resolveCgroup(pos[0], false)
+		cg, err := cgroupv2.Resolve(pos[0], false)
 		if err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 1
 		}
-		dir = filepath.Join(*bpffs, "keepalive", "attached", escapePin(cg.path))
-		what = cg.path
+		dir = pins.AttachedDir(*bpffs, cg.Path)
+		what = cg.Path
 	} else {
-		if err := checkName(pos[0]); err != nil {
+		if err := pins.CheckLoadName(pos[0]); err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 2
 		}
-		dir = filepath.Join(*bpffs, "keepalive", "loaded", pos[0])
+		dir = pins.LoadedDir(*bpffs, pos[0])
 		what = dir
 	}
 	if _, err := os.Stat(dir); err != nil {
 		fmt.Fprintf(stderr, "keepalive: nothing of keepalive cgroup at %s (no %s)\n", what, dir)
 		return 1
 	}
-	if err := removePins(dir); err != nil {
+	if err := pins.Remove(dir); err != nil {
 		fmt.Fprintf(stderr, "keepalive: %s: %v\n", dir, err)
 		return 1
 	}
@@ -500,15 +330,10 @@ gone (the cgroup was removed: detach); remade (removed and made again, as system
 restart: attach again); unattached or incomplete (pins without their program: attach or detach).
 Counters since the first attach or load: CONFIGURED connections given the settings; LEFT-ALONE
 ones whose program had turned keepalive on itself; REFUSED ones where the kernel refused an
-option; REWRITTEN setsockopt calls of the program's replaced by --force.
+option; REWRITTEN setsockopt calls of the program's replaced by --force; UNANSWERED connections
+configured because the kernel could not say whether their program had turned keepalive on
+itself (Linux before 6.1: they get the settings, as with --force).
 `
-
-// entry is one attached cgroup or one load, as status shows it.
-type entry struct {
-	where, state string
-	settings     *sockops.Settings
-	counters     []uint64
-}
 
 func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup status", flag.ContinueOnError)
@@ -522,17 +347,17 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive: cgroup status: %v\n%s", err, cgroupUsage)
 		return 2
 	}
-	only := ""
+	only, onlyPath := "", ""
 	if len(pos) == 1 {
-		cg, err := resolveCgroup(pos[0], false)
+		cg, err := cgroupv2.Resolve(pos[0], false)
 		if err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 1
 		}
-		only = escapePin(cg.path)
+		only, onlyPath = filepath.Base(pins.AttachedDir(*bpffs, cg.Path)), cg.Path
 	}
-	var entries []entry
-	root := filepath.Join(*bpffs, "keepalive")
+	var entries []pins.Entry
+	root := pins.Root(*bpffs)
 	attached, err := os.ReadDir(filepath.Join(root, "attached"))
 	if errors.Is(err, os.ErrPermission) {
 		fmt.Fprintf(stderr, "keepalive: cannot read %s: %v: cgroup status needs root\n", root, errors.Unwrap(err))
@@ -542,28 +367,27 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		if only != "" && d.Name() != only {
 			continue
 		}
-		entries = append(entries, readEntry(filepath.Join(root, "attached", d.Name()), unescapePin(d.Name()), true))
+		entries = append(entries, pins.ReadAttached(filepath.Join(root, "attached", d.Name())))
 	}
 	if only == "" {
 		loaded, _ := os.ReadDir(filepath.Join(root, "loaded"))
 		for _, d := range loaded {
-			dir := filepath.Join(root, "loaded", d.Name())
-			entries = append(entries, readEntry(dir, filepath.Join(dir, pinOpsProg), false))
+			entries = append(entries, pins.ReadLoaded(filepath.Join(root, "loaded", d.Name())))
 		}
 	}
 	if len(entries) == 0 {
 		if only != "" {
-			fmt.Fprintf(stderr, "keepalive: keepalive cgroup is not attached to %s (nothing in %s)\n", unescapePin(only), filepath.Join(root, "attached"))
+			fmt.Fprintf(stderr, "keepalive: keepalive cgroup is not attached to %s (nothing in %s)\n", onlyPath, filepath.Join(root, "attached"))
 			return 1
 		}
 		fmt.Fprintf(stdout, "keepalive: no cgroup has keepalive attached (nothing in %s)\n", root)
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN")
+	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED")
 	for _, e := range entries {
-		cells := []string{e.where, e.state}
-		if s := e.settings; s != nil {
+		cells := []string{e.Where, e.State}
+		if s := e.Settings; s != nil {
 			force := "no"
 			if s.Flags&sockops.Force != 0 {
 				force = "yes"
@@ -573,10 +397,10 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			cells = append(cells, "?", "?", "?", "?", "?")
 		}
 		for i := 0; i < sockops.NumCounters; i++ {
-			if e.counters == nil {
+			if e.Counters == nil {
 				cells = append(cells, "?")
 			} else {
-				cells = append(cells, strconv.FormatUint(e.counters[i], 10))
+				cells = append(cells, strconv.FormatUint(e.Counters[i], 10))
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
@@ -584,266 +408,4 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	tw.Flush()
 	fmt.Fprint(stdout, statusNotes)
 	return 0
-}
-
-// readEntry reads one directory of pins back from the kernel.
-func readEntry(dir, where string, attached bool) entry {
-	e := entry{where: where, state: "loaded"}
-	if m, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinSettings), nil); err == nil {
-		var b []byte
-		if m.Lookup(uint32(0), &b) == nil {
-			if s, err := sockops.UnmarshalSettings(b); err == nil {
-				e.settings = &s
-			}
-		}
-		m.Close()
-	}
-	if m, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinCounters), nil); err == nil {
-		var b []byte
-		if m.Lookup(uint32(0), &b) == nil && len(b) == sockops.CountersSize {
-			e.counters = make([]uint64, sockops.NumCounters)
-			for i := range e.counters {
-				e.counters[i] = nativeUint64(b[8*i:])
-			}
-		}
-		m.Close()
-	}
-	if !attached {
-		if _, err := os.Stat(filepath.Join(dir, pinOpsProg)); err != nil {
-			e.state = "incomplete"
-		}
-		return e
-	}
-	l, err := link.LoadPinnedLink(filepath.Join(dir, pinOpsLink), nil)
-	if err != nil {
-		e.state = "unattached"
-		return e
-	}
-	defer l.Close()
-	info, err := l.Info()
-	var id uint64
-	if err == nil && info.Cgroup() != nil {
-		id = info.Cgroup().CgroupId
-	}
-	var st unix.Stat_t
-	switch {
-	case unix.Stat(where, &st) != nil:
-		e.state = "gone"
-	case id == 0 || st.Ino != id:
-		e.state = "remade"
-	default:
-		e.state = "attached"
-	}
-	return e
-}
-
-func nativeUint64(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }
-
-// cgroupDir is a resolved cgroup: its absolute path and its id (the
-// directory's inode number on cgroup v2, as BPF links report it).
-type cgroupDir struct {
-	path string
-	id   uint64
-}
-
-// resolveCgroup turns a directory or a systemd unit into the cgroup v2
-// directory. With mustExist false a directory that is gone still resolves
-// (detach and status of a stopped unit's pins).
-func resolveCgroup(arg string, mustExist bool) (cgroupDir, error) {
-	path := arg
-	if !strings.Contains(arg, "/") && arg != "." && arg != ".." {
-		if _, err := os.Stat(arg); err != nil {
-			p, err := unitCgroup(arg)
-			if err != nil {
-				return cgroupDir{}, err
-			}
-			path = p
-		}
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return cgroupDir{}, err
-	}
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = r
-	}
-	var sfs unix.Statfs_t
-	var st unix.Stat_t
-	if err := unix.Statfs(abs, &sfs); err != nil {
-		if !mustExist && errors.Is(err, unix.ENOENT) {
-			return cgroupDir{path: abs}, nil
-		}
-		if _, merr := cgroup2Mounts(); merr != nil {
-			return cgroupDir{}, merr
-		}
-		return cgroupDir{}, fmt.Errorf("cgroup %s: %v: want a cgroup v2 directory or a systemd unit", abs, err)
-	}
-	if sfs.Type != cgroup2Magic {
-		mounts, merr := cgroup2Mounts()
-		if merr != nil {
-			return cgroupDir{}, merr
-		}
-		return cgroupDir{}, fmt.Errorf("%s is not a cgroup v2 directory (cgroup v2 is mounted at %s)", abs, strings.Join(mounts, ", "))
-	}
-	if err := unix.Stat(abs, &st); err != nil {
-		return cgroupDir{}, fmt.Errorf("cgroup %s: %v", abs, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return cgroupDir{}, fmt.Errorf("%s is not a cgroup v2 directory (a file of the cgroup, not the cgroup)", abs)
-	}
-	return cgroupDir{path: abs, id: st.Ino}, nil
-}
-
-// unitCgroup asks systemd for a unit's cgroup and finds it under the cgroup2
-// mount (which is /sys/fs/cgroup/unified on hybrid hosts, not /sys/fs/cgroup).
-func unitCgroup(unit string) (string, error) {
-	out, err := exec.Command("systemctl", "show", "-p", "ControlGroup", "--value", "--", unit).Output()
-	if err != nil {
-		detail := err.Error()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-			detail = strings.TrimSpace(strings.SplitN(string(ee.Stderr), "\n", 2)[0])
-		}
-		return "", fmt.Errorf("%s is neither a directory nor a systemd unit systemctl can show (%s); give the cgroup v2 directory", unit, detail)
-	}
-	rel := strings.TrimSpace(string(out))
-	if rel == "" {
-		return "", fmt.Errorf("systemd unit %s has no cgroup (is it running?); start it first, or give the cgroup v2 directory", unit)
-	}
-	mounts, err := cgroup2Mounts()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(mounts[0], rel), nil
-}
-
-// cgroup2Mounts lists the cgroup2 mount points of /proc/self/mountinfo, the
-// one of the whole hierarchy first.
-func cgroup2Mounts() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("cannot read /proc/self/mountinfo to find cgroup v2: %v", err)
-	}
-	defer f.Close()
-	var whole, other []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields, postf := strings.Fields(pre), strings.Fields(post)
-		if !ok || len(fields) < 5 || len(postf) < 1 || postf[0] != "cgroup2" {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if fields[3] == "/" {
-			whole = append(whole, mp)
-		} else {
-			other = append(other, mp)
-		}
-	}
-	if all := append(whole, other...); len(all) > 0 {
-		return all, nil
-	}
-	return nil, errors.New("no cgroup v2 file system is mounted (no cgroup2 line in /proc/self/mountinfo): keepalive cgroup needs cgroup v2; the preload works without it")
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// ensureBpffs mounts bpffs at dir unless one is there.
-func ensureBpffs(dir string) error {
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(dir, &sfs); err == nil && sfs.Type == bpfFsMagic {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("bpffs: cannot make %s: %v", dir, err)
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("bpffs: cannot mount it at %s: %v (mount -t bpf bpf %s, or give --bpffs)", dir, err, dir)
-	}
-	return nil
-}
-
-// escapePin names a cgroup's pin directory after its path, reversibly:
-// '/' becomes '+', and bytes outside a safe set become %XX.
-func escapePin(path string) string {
-	var b strings.Builder
-	for i := 0; i < len(path); i++ {
-		c := path[i]
-		switch {
-		case c == '/':
-			b.WriteByte('+')
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("._-@:=", c) >= 0:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
-func unescapePin(name string) string {
-	var b strings.Builder
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case c == '+':
-			b.WriteByte('/')
-		case c == '%' && i+2 < len(name):
-			if n, err := strconv.ParseUint(name[i+1:i+3], 16, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 2
-				continue
-			}
-			b.WriteByte(c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// checkName accepts a load's NAME: one path element.
-func checkName(name string) error {
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return fmt.Errorf("load NAME %q is not a name: want one path element such as legacy (no '/')", name)
-	}
-	return nil
-}
-
-// explainBPF is one line for a failed BPF call: the cause a human can act
-// on (permission, an old kernel) before the kernel's words.
-func explainBPF(what string, err error) string {
-	release := "unknown"
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		release = unix.ByteSliceToString(u.Release[:])
-	}
-	first := strings.SplitN(err.Error(), "\n", 2)[0]
-	var ve *ebpf.VerifierError
-	switch {
-	case errors.Is(err, os.ErrPermission):
-		// The kernel's errno alone: the library's hint about MEMLOCK is
-		// not the cause on kernels that account BPF memory to the cgroup.
-		var errno unix.Errno
-		if errors.As(err, &errno) {
-			first = errno.Error()
-		}
-		return fmt.Sprintf("%s: %s: %s", what, first, permissionNote)
-	case errors.Is(err, ebpf.ErrNotSupported), errors.As(err, &ve), errors.Is(err, unix.EINVAL):
-		return fmt.Sprintf("%s: %s: this kernel is %s; %s", what, first, release, kernelNeeds)
-	}
-	return fmt.Sprintf("%s: %s", what, first)
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/procsock"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
@@ -22,11 +23,10 @@ type procConns struct {
 	comm      string
 	tcp       int
 	keepalive int
-	unknown   int   // keepalive state hidden by another running timer
-	minIdle   int   // shortest TCP_KEEPIDLE among keepalive connections, seconds; 0 unknown
-	inferred  bool  // keepalive read from the kernel's timers, not getsockopt
-	fds       []int // descriptors of the connections, with their inodes
-	inodes    []uint64
+	unknown   int  // keepalive state hidden by another running timer
+	minIdle   int  // shortest TCP_KEEPIDLE among keepalive connections, seconds; 0 unknown
+	inferred  bool // keepalive read from the kernel's timers, not getsockopt
+	fds       []procsock.FD
 }
 
 // skipReasons counts processes that could not be inspected, by reason.
@@ -77,24 +77,18 @@ func statusAll(stdout, stderr io.Writer, timers bool) int {
 		byNS[ns] = append(byNS[ns], p)
 		nsPID[ns] = pid
 	}
-	selfNS, _ := os.Readlink("/proc/self/ns/net")
 	var listed []*procConns
 	for ns, procs := range byNS {
-		var fd int
-		if ns == selfNS {
-			fd, err = diagSocket()
-		} else {
-			fd, err = diagSocketIn(nsPID[ns])
-		}
+		fd, err := procsock.Open(nsPID[ns], ns)
 		if err != nil {
-			reason := fmt.Sprintf("in another network namespace, which needs root to enter (%v)", err)
-			if ns == selfNS {
+			reason := err.Error()
+			if !errors.As(err, new(*procsock.NamespaceError)) {
 				reason = fmt.Sprintf("sock_diag socket: %v", err)
 			}
 			skipped[reason] += len(procs)
 			continue
 		}
-		socks, err := established(fd)
+		socks, err := procsock.Established(fd)
 		unix.Close(fd)
 		if err != nil {
 			skipped[err.Error()] += len(procs)
@@ -177,42 +171,23 @@ func kernelThread(pid int) bool {
 
 // sockets reads a process's descriptors for sockets; nil when it holds none.
 func sockets(pid int) (*procConns, string, error) {
-	proc := "/proc/" + strconv.Itoa(pid)
-	fds, err := os.ReadDir(proc + "/fd")
+	fds, err := procsock.Sockets(pid)
+	if err != nil || len(fds) == 0 {
+		return nil, "", err
+	}
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 	if err != nil {
 		return nil, "", err
 	}
-	p := &procConns{pid: pid}
-	for _, e := range fds {
-		target, err := os.Readlink(proc + "/fd/" + e.Name())
-		ino, ok := strings.CutPrefix(target, "socket:[")
-		if err != nil || !ok {
-			continue
-		}
-		n, err1 := strconv.ParseUint(strings.TrimSuffix(ino, "]"), 10, 64)
-		fd, err2 := strconv.Atoi(e.Name())
-		if err1 == nil && err2 == nil {
-			p.fds = append(p.fds, fd)
-			p.inodes = append(p.inodes, n)
-		}
-	}
-	if len(p.fds) == 0 {
-		return nil, "", nil
-	}
-	comm, err := os.ReadFile(proc + "/comm")
+	ns, err := procsock.NetNS(pid)
 	if err != nil {
 		return nil, "", err
 	}
-	p.comm = strings.TrimSuffix(string(comm), "\n")
-	ns, err := os.Readlink(proc + "/ns/net")
-	if err != nil {
-		return nil, "", err
-	}
-	return p, ns, nil
+	return &procConns{pid: pid, comm: strings.TrimSuffix(string(comm), "\n"), fds: fds}, ns, nil
 }
 
 // count fills in p's connections from socks; false when it holds none.
-func count(p *procConns, socks map[uint64]diagSock, timers bool) bool {
+func count(p *procConns, socks map[uint64]procsock.Diag, timers bool) bool {
 	pidfd, err := -1, errors.New("--timers")
 	if !timers {
 		pidfd, err = unix.PidfdOpen(p.pid, 0)
@@ -220,59 +195,37 @@ func count(p *procConns, socks map[uint64]diagSock, timers bool) bool {
 			defer unix.Close(pidfd)
 		}
 	}
-	for i, ino := range p.inodes {
-		d, ok := socks[ino]
+	for _, fd := range p.fds {
+		d, ok := socks[fd.Inode]
 		if !ok {
 			continue
 		}
 		p.tcp++
 		if pidfd >= 0 && err == nil {
-			on, idle, gerr := keepaliveOf(pidfd, p.fds[i], ino)
+			o, gerr := procsock.Read(pidfd, fd)
 			switch {
 			case gerr == nil:
-				if on {
+				if o.Keepalive != 0 {
 					p.keepalive++
-					if p.minIdle == 0 || idle < p.minIdle {
-						p.minIdle = idle
+					if o.Idle > 0 && (p.minIdle == 0 || o.Idle < p.minIdle) {
+						p.minIdle = o.Idle
 					}
 				}
 				continue
-			case errors.Is(gerr, errChanged):
+			case errors.Is(gerr, procsock.ErrChanged):
 				// closed or replaced since we looked: the timer tells
 			default:
 				err = gerr // refused once, refused for all: use the timers
 			}
 		}
 		p.inferred = true
-		switch d.timer {
-		case timerKeepalive:
+		switch d.Timer {
+		case procsock.TimerKeepalive:
 			p.keepalive++
-		case timerNone:
+		case procsock.TimerNone:
 		default:
 			p.unknown++
 		}
 	}
 	return p.tcp > 0
-}
-
-var errChanged = errors.New("the descriptor changed")
-
-// keepaliveOf reads SO_KEEPALIVE and TCP_KEEPIDLE from a duplicate of the
-// process's descriptor, if it is still the socket we saw.
-func keepaliveOf(pidfd, fd int, ino uint64) (on bool, idle int, err error) {
-	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		return false, 0, err
-	}
-	defer unix.Close(dup)
-	var st unix.Stat_t
-	if err := unix.Fstat(dup, &st); err != nil || st.Ino != ino {
-		return false, 0, errChanged
-	}
-	v, err := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
-	if err != nil {
-		return false, 0, err
-	}
-	idle, _ = unix.GetsockoptInt(dup, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
-	return v != 0, idle, nil
 }

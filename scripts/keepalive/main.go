@@ -24,7 +24,8 @@ import (
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
-const usage = `usage: keepalive [OPTION]... [--] COMMAND [ARG]...
+// usage takes its ranges from shim's rules, the library's own.
+var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
        keepalive status [--timers] | keepalive status PID
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
@@ -34,11 +35,11 @@ Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
 that its TCP sockets get keepalive. Options set the library's variables; a
 time is a number of seconds or a duration (90s, 10m, 1h30m):
 
-  --idle TIME         KEEPIDLE: silence before the first probe (1s to 32767s)
-  --interval TIME     KEEPINTVL: time between probes (1s to 32767s)
-  --count N           KEEPCNT: unanswered probes before the connection is dropped (1-127)
+  --idle TIME         KEEPIDLE: silence before the first probe (%ds to %ds)
+  --interval TIME     KEEPINTVL: time between probes (%ds to %ds)
+  --count N           KEEPCNT: unanswered probes before the connection is dropped (%d-%d)
   --user-timeout TIME KEEPUSERTIMEOUT: how long sent data may stay unacknowledged
-                      (0 to 2147483s; a duration may use ms: 2500ms; 0 = kernel default)
+                      (%d to %ds; a duration may use ms: 2500ms; 0 = kernel default)
   --off               KEEPALIVE=off: load the library but touch no socket
   --debug             KEEPALIVE_DEBUG=1: one line on stderr per socket configured
   --lib PATH          the library (default: next to this command, or PREFIX/lib);
@@ -62,7 +63,9 @@ time, and AT-RISK when some have none (--timers: keepalive read from the
 kernel's timers, without duplicating descriptors). keepalive status PID
 shows one process's TCP sockets with their settings and running timer.
 Other users' processes need root.
-`
+`, shim.Rules[shim.VarIdle].Min, shim.Rules[shim.VarIdle].Max, shim.Rules[shim.VarIntvl].Min, shim.Rules[shim.VarIntvl].Max,
+	shim.Rules[shim.VarCnt].Min, shim.Rules[shim.VarCnt].Max,
+	shim.Rules[shim.VarUserTimeout].Min/1000, shim.Rules[shim.VarUserTimeout].Max/1000)
 
 // version is set by the Makefile (-ldflags -X main.version=...).
 var version = "devel" // a build without the Makefile
@@ -97,6 +100,32 @@ var options = []option{
 	{"user-timeout", shim.VarUserTimeout},
 }
 
+// checkOptions checks each option given (set) with the library's rules and
+// messages, for the wrapper and the cgroup mode alike: env holds the
+// variables they set; ok is false when one is bad (each bad one reported).
+func checkOptions(values []*string, set map[string]bool, stderr io.Writer) (env map[string]string, ok bool) {
+	env = map[string]string{}
+	ok = true
+	for i, o := range options {
+		if !set[o.flag] {
+			continue
+		}
+		r := shim.Rules[o.v]
+		if *values[i] == "" {
+			fmt.Fprintf(stderr, "keepalive: --%s needs a value: want %s\n", o.flag, r.Want)
+			ok = false
+			continue
+		}
+		_, probs := shim.Load(map[string]string{r.Var: *values[i]})
+		for _, p := range probs {
+			fmt.Fprintf(stderr, "keepalive: --%s %q is %v: want %s\n", o.flag, *values[i], p.Err, r.Want)
+			ok = false
+		}
+		env[r.Var] = *values[i]
+	}
+	return env, ok
+}
+
 func wrap(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -119,26 +148,8 @@ func wrap(args []string, stderr io.Writer) int {
 		return 0
 	}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	env := map[string]string{}
-	bad := false
-	for i, o := range options {
-		if !set[o.flag] {
-			continue
-		}
-		r := shim.Rules[o.v]
-		_, probs := shim.Load(map[string]string{r.Var: *values[i]})
-		if *values[i] == "" {
-			fmt.Fprintf(stderr, "keepalive: --%s needs a value: want %s\n", o.flag, r.Want)
-			bad = true
-			continue
-		}
-		for _, p := range probs {
-			fmt.Fprintf(stderr, "keepalive: --%s %q is %v: want %s\n", o.flag, *values[i], p.Err, r.Want)
-			bad = true
-		}
-		env[r.Var] = *values[i]
-	}
-	if bad {
+	env, ok := checkOptions(values, set, stderr)
+	if !ok {
 		fmt.Fprintln(stderr, "keepalive: nothing was run")
 		return 2
 	}

@@ -13,12 +13,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/procsock"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
 // sock is one TCP socket of the process.
 type sock struct {
-	fd           int
+	fd           procsock.FD
 	state        string
 	local, peer  string
 	timer        string // ss's timer, "-" for none
@@ -53,8 +54,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	// A process names itself (prctl PR_SET_NAME): quoted, so that no
 	// terminal escape in it reaches the caller's terminal.
 	name := shim.Quote(strings.TrimSuffix(string(comm), "\n"))
-	fds, err := os.ReadDir(proc + "/fd")
-	if err != nil {
+	if _, err := os.ReadDir(proc + "/fd"); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			fmt.Fprintf(stderr, "keepalive status: cannot inspect process %d (%s): permission denied; run as its user or as root\n", pid, name)
 		} else {
@@ -62,21 +62,17 @@ func status(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	inodes := map[uint64]int{} // socket inode -> descriptor
-	for _, e := range fds {
-		target, err := os.Readlink(proc + "/fd/" + e.Name())
-		if ino, ok := strings.CutPrefix(target, "socket:["); err == nil && ok {
-			fd, _ := strconv.Atoi(e.Name())
-			n, _ := strconv.ParseUint(strings.TrimSuffix(ino, "]"), 10, 64)
-			inodes[n] = fd
-		}
+	fds, err := procsock.Sockets(pid)
+	if err != nil {
+		fmt.Fprintf(stderr, "keepalive status: cannot inspect process %d (%s): %v\n", pid, name, err)
+		return 1
 	}
-	socks, err := listTCP(pid, inodes)
+	socks, err := listTCP(pid, fds)
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
 		return 1
 	}
-	sort.Slice(socks, func(i, j int) bool { return socks[i].fd < socks[j].fd })
+	sort.Slice(socks, func(i, j int) bool { return socks[i].fd.Num < socks[j].fd.Num })
 	note := readOptions(pid, socks)
 	if len(socks) == 0 {
 		fmt.Fprintf(stdout, "process %d (%s): no TCP sockets\n", pid, name)
@@ -86,7 +82,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "FD\tSTATE\tLOCAL\tPEER\tKEEPALIVE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tTIMER")
 	for _, s := range socks {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.fd, s.state, s.local, s.peer,
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.fd.Num, s.state, s.local, s.peer,
 			s.keepalive, s.idle, s.intvl, s.cnt, s.timeout, s.timer)
 	}
 	w.Flush()
@@ -97,45 +93,46 @@ func status(args []string, stdout, stderr io.Writer) int {
 }
 
 // listTCP reads, through sock_diag in the process's network namespace,
-// the TCP sockets whose inodes the process holds.
-func listTCP(pid int, inodes map[uint64]int) ([]sock, error) {
-	self, _ := os.Readlink("/proc/self/ns/net")
-	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+// the TCP sockets among the process's descriptors.
+func listTCP(pid int, fds []procsock.FD) ([]sock, error) {
+	ns, err := procsock.NetNS(pid)
 	if err != nil {
 		return nil, err
 	}
-	var fd int
-	if theirs == self {
-		fd, err = diagSocket()
-	} else if fd, err = diagSocketIn(pid); err != nil {
-		return nil, fmt.Errorf("process %d is in another network namespace, which needs root to enter (%v)", pid, err)
-	}
+	fd, err := procsock.Open(pid, ns)
 	if err != nil {
+		var nse *procsock.NamespaceError
+		if errors.As(err, &nse) {
+			return nil, fmt.Errorf("process %d is %v", pid, err)
+		}
 		return nil, err
 	}
 	defer unix.Close(fd)
-	all, err := dump(fd, allStates)
+	all, err := procsock.Dump(fd, procsock.AllStates)
 	if err != nil {
 		return nil, err
 	}
 	var socks []sock
-	for ino, fd := range inodes {
-		if d, ok := all[ino]; ok {
-			socks = append(socks, sock{fd: fd, state: stateName(d.state), local: endpoint(d.local), peer: endpoint(d.peer), timer: timerText(d)})
+	for _, f := range fds {
+		if d, ok := all[f.Inode]; ok {
+			socks = append(socks, sock{fd: f, state: procsock.StateName(d.State), local: procsock.Endpoint(d.Local),
+				peer: procsock.Endpoint(d.Peer), timer: procsock.TimerText(d)})
 		}
 	}
 	return socks, nil
 }
 
 // readOptions fills in each socket's options from a duplicate of its
-// descriptor (pidfd_getfd, Linux 5.6), which needs the right to ptrace the
-// process. It returns a note when that was refused.
+// descriptor. It returns a note when some could not be read: refused (the
+// right to trace the process is needed), or a descriptor closed or reused
+// since it was listed, whose options are not the listed socket's.
 func readOptions(pid int, socks []sock) string {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err == nil {
 		defer unix.Close(pidfd)
 	}
 	var refused error
+	var changed []string
 	for i := range socks {
 		s := &socks[i]
 		s.keepalive, s.idle, s.intvl, s.cnt, s.timeout = "?", "?", "?", "?", "?"
@@ -143,34 +140,30 @@ func readOptions(pid int, socks []sock) string {
 			refused = err
 			continue
 		}
-		fd, gerr := unix.PidfdGetfd(pidfd, s.fd, 0)
-		if gerr != nil {
-			refused = gerr
+		o, rerr := procsock.Read(pidfd, s.fd)
+		if errors.Is(rerr, procsock.ErrChanged) {
+			changed = append(changed, strconv.Itoa(s.fd.Num))
 			continue
 		}
-		get := func(level, opt int) (int, bool) {
-			v, err := unix.GetsockoptInt(fd, level, opt)
-			return v, err == nil
+		if rerr != nil {
+			refused = rerr
+			continue
 		}
-		if v, ok := get(unix.SOL_SOCKET, unix.SO_KEEPALIVE); ok {
-			s.keepalive = map[bool]string{true: "on", false: "off"}[v != 0]
+		s.keepalive = map[bool]string{true: "on", false: "off"}[o.Keepalive != 0]
+		unit := func(v int, u string) string {
+			if v < 0 {
+				return "?"
+			}
+			return strconv.Itoa(v) + u
 		}
-		if v, ok := get(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE); ok {
-			s.idle = strconv.Itoa(v) + "s"
-		}
-		if v, ok := get(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL); ok {
-			s.intvl = strconv.Itoa(v) + "s"
-		}
-		if v, ok := get(unix.IPPROTO_TCP, unix.TCP_KEEPCNT); ok {
-			s.cnt = strconv.Itoa(v)
-		}
-		if v, ok := get(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT); ok {
-			s.timeout = strconv.Itoa(v) + "ms"
-		}
-		unix.Close(fd)
+		s.idle, s.intvl, s.cnt, s.timeout = unit(o.Idle, "s"), unit(o.Intvl, "s"), unit(o.Cnt, ""), unit(o.UserTimeout, "ms")
+	}
+	var notes []string
+	if len(changed) > 0 {
+		notes = append(notes, fmt.Sprintf("(descriptor(s) %s closed or reused while being read: their settings are shown as ?)", strings.Join(changed, ", ")))
 	}
 	if refused != nil {
-		return fmt.Sprintf("(settings shown as ? could not be read: %v; they need the right to trace the process, as its user or root)", refused)
+		notes = append(notes, fmt.Sprintf("(settings shown as ? could not be read: %v; they need the right to trace the process, as its user or root)", refused))
 	}
-	return ""
+	return strings.Join(notes, "\n")
 }

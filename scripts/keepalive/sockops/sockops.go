@@ -64,6 +64,7 @@ const (
 	LeftAlone         // connections whose program had turned keepalive on itself
 	Refused           // connections on which the kernel refused an option
 	Rewritten         // the program's own setsockopt calls replaced (--force)
+	Unanswered        // connections configured without knowing whether their program had turned keepalive on
 	NumCounters
 )
 
@@ -135,6 +136,19 @@ func count(counters *ebpf.Map, c int) asm.Instructions {
 	}
 }
 
+// AnswersKeepalive tells whether a kernel, by its release, answers a
+// sock_ops program's bpf_getsockopt(SOL_SOCKET, SO_KEEPALIVE): from 6.1
+// (the SOL_SOCKET options of bpf_getsockopt came with it). Before that the
+// program cannot see that a connection's program turned keepalive on
+// before connect, and gives it the settings too, as --force would.
+func AnswersKeepalive(release string) bool {
+	var major, minor int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &major, &minor); n != 2 {
+		return true // not a release we can read: say nothing
+	}
+	return major > 6 || major == 6 && minor >= 1
+}
+
 // SockOps is the sock_ops program. On an established connection, active or
 // passive, it sets SO_KEEPALIVE and the options the settings hold, unless
 // the connection already has SO_KEEPALIVE on (the program turned it on before
@@ -176,7 +190,7 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 	insns = append(insns, call(solSocket, soKeepalive)...)
 	insns = append(insns,
 		asm.FnGetsockopt.Call(),
-		asm.JNE.Imm(asm.R0, 0, "set"),
+		asm.JNE.Imm(asm.R0, 0, "unanswered"),
 		asm.LoadMem(asm.R1, asm.RFP, slot, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, "set"),
 	)
@@ -184,6 +198,12 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 	insns = append(insns,
 		asm.Ja.Label("out"),
 	)
+	// Counted, so that status tells from the kernel's own answer, not from
+	// its version, which connections were configured unasked; then on to
+	// the settings.
+	u := count(counters, Unanswered)
+	u[0] = u[0].WithSymbol("unanswered")
+	insns = append(insns, u...)
 	// The TCP options first and SO_KEEPALIVE last: with keepalive still
 	// off, setting TCP_KEEPIDLE does not re-arm the keepalive timer, so
 	// the timer is armed once, by SO_KEEPALIVE, with the new idle time.

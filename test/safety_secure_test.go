@@ -1,8 +1,9 @@
 package test
 
+// Safe inside the host: secure execution (set-ID programs).
+
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 // In a secure-execution process (here setgid) glibc loads a preload only
 // from a standard directory and only if it is set-user-ID; the library then
 // keeps KEEPALIVE_DEBUG off and says so once, while the timers still apply.
-func TestSecureExecution(t *testing.T) {
+func TestSafetySecureExecution(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: the setgid case needs root to install a set-user-ID preload")
 	}
@@ -63,27 +64,5 @@ func TestSecureExecution(t *testing.T) {
 	r := run{preload: true, env: env, args: []string{"sockets"}}.exec(t)
 	if !strings.Contains(r.stderr, "libkeepalive: socket fd ") {
 		t.Errorf("without setgid, KEEPALIVE_DEBUG=1 printed no debug line; the case proves nothing: %q", r.stderr)
-	}
-}
-
-func copyFile(t testing.TB, from, to string, mode os.FileMode) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(to, mode); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,5 +1,8 @@
 package test
 
+// Safe inside the host: hosts that behave differently with the library
+// than without it (odd descriptors, limits, configuration files).
+
 import (
 	"bufio"
 	"fmt"
@@ -63,7 +66,7 @@ func badConfig(t *testing.T) string {
 
 // An inetd-style service: descriptors 0-2 are the client's TCP connection.
 // The client must receive the service's bytes and nothing of ours.
-func TestInetdService(t *testing.T) {
+func TestSafetyInetdService(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -121,7 +124,7 @@ func inetd(t *testing.T, r run) (string, syscall.WaitStatus) {
 // A daemon that closed stderr: its next descriptor is 2. The library's
 // debug line must go neither into the daemon's socket (SIGPIPE, status 141)
 // nor into its data file.
-func TestClosedStderr(t *testing.T) {
+func TestSafetyClosedStderr(t *testing.T) {
 	env := []string{"KEEPALIVE_DEBUG=1"}
 	c, cs := spawn(t, run{env: env, args: []string{"hostile", "closed-stderr"}}, nil, nil, nil, nil)
 	s, ss := spawn(t, run{preload: true, env: env, args: []string{"hostile", "closed-stderr"}}, nil, nil, nil, nil)
@@ -164,7 +167,7 @@ func stderrPipe(t *testing.T, full bool) *os.File {
 
 // A broken pipe must not kill the host with SIGPIPE, and a full one must not
 // block it: in both the host runs exactly as without the library.
-func TestStderrPipes(t *testing.T) {
+func TestSafetyStderrPipes(t *testing.T) {
 	for _, full := range []bool{false, true} {
 		for _, env := range [][]string{{"KEEPALIVE_DEBUG=1"}, {"KEEPIDLE=abc"}, {"KEEPALIVE_CONFIG=" + badConfig(t)}} {
 			name := fmt.Sprintf("full=%v %s", full, env[0])
@@ -179,7 +182,7 @@ func TestStderrPipes(t *testing.T) {
 
 // Under every limit where the host runs without the library, it runs with
 // it too, and the bad value is still reported, in shim's words.
-func TestBadValueUnderLimits(t *testing.T) {
+func TestSafetyBadValueUnderLimits(t *testing.T) {
 	env := []string{"KEEPIDLE=abc"}
 	_, probs := shim.Load(map[string]string{"KEEPIDLE": "abc"})
 	want := probs[0].Message() + "\n"
@@ -312,7 +315,7 @@ func pidsCgroup(t *testing.T) string {
 
 // The configuration file can be anything a user names. Only a regular file
 // is read; anything else gets one line and the host runs on.
-func TestHostileConfigFiles(t *testing.T) {
+func TestSafetyHostileConfigFiles(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -396,7 +399,7 @@ func openPty(t *testing.T) string {
 
 // accept() with a 1-byte address buffer that ends a page: the kernel says
 // the address is longer, but only one byte is ours to read.
-func TestAcceptTinyAddressBuffer(t *testing.T) {
+func TestSafetyAcceptTinyAddressBuffer(t *testing.T) {
 	c, cs := spawn(t, run{args: []string{"hostile", "accept-guard"}}, nil, nil, nil, nil)
 	s, ss := spawn(t, run{preload: true, args: []string{"hostile", "accept-guard"}}, nil, nil, nil, nil)
 	wantSame(t, "accept-guard", c, s, cs, ss, "accepted=1 len=16 ka=0\nPASS\n", "accepted=1 len=16 ka=1\nPASS\n")
@@ -404,7 +407,7 @@ func TestAcceptTinyAddressBuffer(t *testing.T) {
 
 // A program started with argc == 0 (kernels before 5.18 allow it; later
 // ones give it an empty argv[0]) and an exclude list to test its name.
-func TestArgcZero(t *testing.T) {
+func TestSafetyArgcZero(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "keepalive.conf")
 	os.WriteFile(conf, []byte("KEEPALIVE_EXCLUDE=sshd\n"), 0o644)
 	env := []string{"KEEPALIVE_CONFIG=" + conf}
@@ -421,7 +424,7 @@ func TestArgcZero(t *testing.T) {
 }
 
 // Where stderr cannot take the report (here: closed), it goes to syslog.
-func TestReportToSyslog(t *testing.T) {
+func TestSafetyReportToSyslog(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: the syslog case needs root for a private /dev")
 	}

@@ -1,5 +1,7 @@
 package test
 
+// Safe inside the host: signals.
+
 import (
 	"bufio"
 	"context"
@@ -14,7 +16,7 @@ import (
 
 // A daemon that blocks SIGTERM, SIGHUP, SIGUSR1 and SIGRTMIN and reads them
 // itself gets every one and is not killed by any.
-func TestSignalDaemons(t *testing.T) {
+func TestSafetySignalDaemons(t *testing.T) {
 	sigrtmin := syscall.Signal(34) // glibc's SIGRTMIN
 	for _, reader := range []string{"signalfd", "sigwait"} {
 		for _, preload := range []bool{false, true} {
@@ -76,7 +78,7 @@ func signalExchange(t *testing.T, ctx context.Context, cmd *exec.Cmd, sigs []sys
 }
 
 // A host that reads SIGCHLD from a signalfd gets one for every child.
-func TestSigchldSignalfd(t *testing.T) {
+func TestSafetySigchldSignalfd(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		control, shimmed := pair(t, m.env, "signals", "sigchld")
 		m.check(t, shimmed)
@@ -93,7 +95,7 @@ func TestSigchldSignalfd(t *testing.T) {
 // delivered to a runtime thread it misses the exit of its child and only
 // returns when its own timer fires (status 124). Measured with an empty Go
 // library: about 3 runs in 100.
-func TestTimeoutCommand(t *testing.T) {
+func TestSafetyTimeoutCommand(t *testing.T) {
 	if _, err := exec.LookPath("timeout"); err != nil {
 		t.Fatal("coreutils timeout is not installed")
 	}
@@ -120,7 +122,7 @@ func TestTimeoutCommand(t *testing.T) {
 // or has something to report: no thread but the host's, and the host's
 // thread keeps the mask it was started with. This is what fails first if
 // the overlay stops working (say, after a Go upgrade).
-func TestNoRuntimeThreads(t *testing.T) {
+func TestSafetyNoRuntimeThreads(t *testing.T) {
 	forModes(t, testNoRuntimeThreads)
 }
 
@@ -144,7 +146,7 @@ func testNoRuntimeThreads(t *testing.T, m mode) {
 
 // The library changes no signal disposition of the host, clean or
 // reporting: the runtime's handlers are never installed.
-func TestSignalDispositions(t *testing.T) {
+func TestSafetySignalDispositions(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		control, shimmed := pair(t, m.env, "signals", "dispositions")
 		passed(t, "control", control)

@@ -1,5 +1,7 @@
 package test
 
+// The release artifacts of make dist (tarballs, .deb, .rpm) and make deb.
+
 import (
 	"archive/tar"
 	"compress/gzip"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -90,7 +93,7 @@ func TestDist(t *testing.T) {
 					files[f[0]] = f[3]
 				}
 			}
-			for _, f := range installedFiles("/usr", true) {
+			for _, f := range installedFiles(t, "/usr", true, true) {
 				if _, ok := files[f]; !ok {
 					t.Errorf("%s lacks %s (has %v)", rpm, f, files)
 				}
@@ -108,26 +111,13 @@ func TestDist(t *testing.T) {
 	}
 }
 
-// installedFiles: what every artifact holds below prefix.
-func installedFiles(prefix string, gz bool) []string {
-	man := ""
-	if gz {
-		man = ".gz"
-	}
-	return []string{prefix + "/lib/libkeepalive.so", prefix + "/bin/keepalive",
-		prefix + "/share/man/man1/keepalive.1" + man, prefix + "/share/man/man8/libkeepalive.8" + man,
-		prefix + "/share/libkeepalive/keepalive.conf.example", prefix + "/share/libkeepalive/systemd-keepalive.conf",
-		prefix + "/share/libkeepalive/systemd-keepalive-cgroup.conf", prefix + "/share/libkeepalive/systemd-keepalive-bpfprogram.conf",
-		prefix + "/share/libkeepalive/systemd-keepalive-load@.service"}
-}
-
 // checkTree checks an unpacked artifact whose files will live under prefix:
 // every file there, binaries for the machine, the glibc floor, and the man
 // page and the systemd example naming prefix/lib/libkeepalive.so.
 func checkTree(t *testing.T, dir, prefix string, machine elf.Machine, musl bool) {
 	t.Helper()
 	gz := prefix == "/usr"
-	for _, f := range installedFiles("", gz) {
+	for _, f := range installedFiles(t, "", true, gz) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
@@ -283,4 +273,44 @@ func rpmInstall(t *testing.T, rpm, libc string) (string, error) {
 	output(t, "rpm", "--dbpath", db, "-i", "--justdb", "--nodeps", glibc[0])
 	out, err := exec.Command("rpm", "--dbpath", db, "-i", "--test", "--ignorearch", "--ignoreos", rpm).CombinedOutput()
 	return string(out), err
+}
+
+// makeDeb runs make deb and returns the one package it leaves in build/.
+func makeDeb(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("make", "-C", "..", "deb").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make deb: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob("../build/libkeepalive_*.deb")
+	if len(debs) != 1 {
+		t.Fatalf("want one .deb in build/, have %v", debs)
+	}
+	return debs[0]
+}
+
+func TestDebianPackage(t *testing.T) {
+	need(t, "dpkg-deb")
+	deb := makeDeb(t)
+	contents, err := exec.Command("dpkg-deb", "--contents", deb).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := installedFiles(t, "./usr", true, true)
+	for _, f := range want {
+		if !strings.Contains(string(contents), f+"\n") {
+			t.Errorf("the package lacks %s:\n%s", f, contents)
+		}
+	}
+	// And nothing the list does not name.
+	for _, l := range strings.Split(string(contents), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "-") && !slices.Contains(want, f[len(f)-1]) {
+			t.Errorf("the package holds %s, which the Makefile's list of installed files does not name", f[len(f)-1])
+		}
+	}
+	info, _ := exec.Command("dpkg-deb", "--field", deb, "Package", "Architecture").Output()
+	if !strings.Contains(string(info), "Package: libkeepalive") {
+		t.Errorf("control: %s", info)
+	}
+	t.Logf("%s:\n%s", deb, contents)
 }

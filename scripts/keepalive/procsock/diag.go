@@ -1,4 +1,8 @@
-package main
+// Package procsock reads a process's TCP sockets as the kernel has them:
+// which descriptors are sockets, what sock_diag says of each (state,
+// addresses, running timer), and their options, read with getsockopt on a
+// duplicate of the descriptor. Both forms of keepalive status use it.
+package procsock
 
 import (
 	"encoding/binary"
@@ -38,34 +42,35 @@ type inetDiagMsg struct {
 
 const (
 	tcpEstablished = 1
+	// Timer values a Diag may hold.
 	// idiag_timer values (net/ipv4/inet_diag.c): the retransmit, loss probe
 	// or reordering timer; the socket timer, which for an established TCP
 	// socket is the keepalive timer; TIME_WAIT; the zero window probe.
-	timerNone      = 0
-	timerRetrans   = 1
-	timerKeepalive = 2
-	timerProbe0    = 4
+	TimerNone      = 0
+	TimerRetrans   = 1
+	TimerKeepalive = 2
+	TimerProbe0    = 4
 )
 
-// diagSock is what sock_diag says of one socket.
-type diagSock struct {
-	state, timer, retrans uint8
-	expires               uint32 // milliseconds until the timer fires
-	local, peer           netip.AddrPort
+// Diag is what sock_diag says of one socket.
+type Diag struct {
+	State, Timer, Retrans uint8
+	Expires               uint32 // milliseconds until the timer fires
+	Local, Peer           netip.AddrPort
 }
 
-// allStates asks for TCP sockets in any state.
-const allStates = 0xfff
+// AllStates asks for TCP sockets in any state.
+const AllStates = 0xfff
 
-// established dumps the established TCP sockets (IPv4 and IPv6) of the
+// Established dumps the established TCP sockets (IPv4 and IPv6) of the
 // network namespace that fd's netlink socket was made in, by inode.
-func established(fd int) (map[uint64]diagSock, error) {
-	return dump(fd, 1<<tcpEstablished)
+func Established(fd int) (map[uint64]Diag, error) {
+	return Dump(fd, 1<<tcpEstablished)
 }
 
-// dump lists the TCP sockets in states (a mask of 1<<state), by inode.
-func dump(fd int, states uint32) (map[uint64]diagSock, error) {
-	out := map[uint64]diagSock{}
+// Dump lists the TCP sockets in states (a mask of 1<<state), by inode.
+func Dump(fd int, states uint32) (map[uint64]Diag, error) {
+	out := map[uint64]Diag{}
 	buf := make([]byte, 1<<20)
 	for seq, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		req := struct {
@@ -109,8 +114,8 @@ func dump(fd int, states uint32) (map[uint64]diagSock, error) {
 					if len(body) >= int(unsafe.Sizeof(inetDiagMsg{})) {
 						m := (*inetDiagMsg)(unsafe.Pointer(&body[0]))
 						if m.Inode != 0 { // 0: still in a listener's queue, nobody holds it
-							out[uint64(m.Inode)] = diagSock{state: m.State, timer: m.Timer, retrans: m.Retrans, expires: m.Expires,
-								local: addrPort(m.Family, m.ID.Src, m.ID.SPort), peer: addrPort(m.Family, m.ID.Dst, m.ID.DPort)}
+							out[uint64(m.Inode)] = Diag{State: m.State, Timer: m.Timer, Retrans: m.Retrans, Expires: m.Expires,
+								Local: addrPort(m.Family, m.ID.Src, m.ID.SPort), Peer: addrPort(m.Family, m.ID.Dst, m.ID.DPort)}
 						}
 					}
 				}
@@ -137,36 +142,59 @@ func addrPort(family uint8, ip [16]byte, port [2]byte) netip.AddrPort {
 var tcpStates = [...]string{1: "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
 	"CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING"}
 
-func stateName(s uint8) string {
+// StateName is ss's name for a TCP state.
+func StateName(s uint8) string {
 	if int(s) < len(tcpStates) && tcpStates[s] != "" {
 		return tcpStates[s]
 	}
 	return fmt.Sprintf("state-%d", s)
 }
 
-// timerText is the running timer as ss shows it: name, time left, and
+// TimerText is the running timer as ss shows it: name, time left, and
 // retransmissions or probes sent.
-func timerText(d diagSock) string {
-	name := map[uint8]string{timerRetrans: "on", timerKeepalive: "keepalive", 3: "timewait", timerProbe0: "persist"}[d.timer]
+func TimerText(d Diag) string {
+	name := map[uint8]string{TimerRetrans: "on", TimerKeepalive: "keepalive", 3: "timewait", TimerProbe0: "persist"}[d.Timer]
 	if name == "" {
 		return "-"
 	}
-	left := fmt.Sprintf("%dms", d.expires)
-	if d.expires >= 1000 {
-		left = fmt.Sprintf("%ds", (d.expires+500)/1000)
+	left := fmt.Sprintf("%dms", d.Expires)
+	if d.Expires >= 1000 {
+		left = fmt.Sprintf("%ds", (d.Expires+500)/1000)
 	}
-	return fmt.Sprintf("%s,%s,%d", name, left, d.retrans)
+	return fmt.Sprintf("%s,%s,%d", name, left, d.Retrans)
 }
 
-// endpoint is an address as ss shows it; a listener's unset peer is *.
-func endpoint(a netip.AddrPort) string {
+// Endpoint is an address as ss shows it; a listener's unset peer is *.
+func Endpoint(a netip.AddrPort) string {
 	if a.Port() == 0 && a.Addr().IsUnspecified() {
 		return a.Addr().String() + ":*"
 	}
 	return a.String()
 }
 
-// diagSocket opens a sock_diag socket in this process's network namespace.
+// NetNS names pid's network namespace (the link of /proc/PID/ns/net).
+func NetNS(pid int) (string, error) { return os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)) }
+
+// NamespaceError is a network namespace that could not be entered.
+type NamespaceError struct{ Err error }
+
+func (e *NamespaceError) Error() string {
+	return fmt.Sprintf("in another network namespace, which needs root to enter (%v)", e.Err)
+}
+
+// Open opens a sock_diag socket in the network namespace ns (NetNS of pid):
+// this process's own, or pid's, entered.
+func Open(pid int, ns string) (int, error) {
+	if self, _ := NetNS(os.Getpid()); ns == self {
+		return diagSocket()
+	}
+	fd, err := diagSocketIn(pid)
+	if err != nil {
+		return -1, &NamespaceError{err}
+	}
+	return fd, nil
+}
+
 func diagSocket() (int, error) {
 	return unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 }

@@ -1,5 +1,8 @@
 package test
 
+// keepalive status: the host-wide view (no PID) and the detail of one
+// process (status PID).
+
 import (
 	"bufio"
 	"context"
@@ -18,25 +21,7 @@ import (
 // mode: plain (no keepalive), keepalive (both ends, TCP_KEEPIDLE 77), half
 // (the connecting ends only). An optional third argument becomes its name
 // (comm), escapes and all.
-const holderPy = `import ctypes, os, socket, sys
-mode, n = sys.argv[1], int(sys.argv[2])
-if len(sys.argv) > 3:
-    ctypes.CDLL(None).prctl(15, os.fsencode(sys.argv[3]), 0, 0, 0)
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(64)
-mine = []
-for i in range(n):
-    c = socket.create_connection(l.getsockname())
-    a, _ = l.accept()
-    mine += [(c, True), (a, False)]
-for s, connecting in mine:
-    if mode == "keepalive" or (mode == "half" and connecting):
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 77)
-print("ready", flush=True)
-sys.stdin.readline()
-`
+var holderPy = pyScript("holder.py")
 
 // holder starts args (which end in holderPy's arguments) and waits until it
 // holds its connections.
@@ -224,5 +209,61 @@ func TestStatusAllNetworkNamespace(t *testing.T) {
 	timers := regexp.MustCompile(`(?m)^\d+\s+ESTAB\s.*\son\s+77s\s.*\skeepalive,\d+s,0$`).FindAllString(r.stdout, -1)
 	if r.status != 0 || !strings.Contains(r.stdout, "7 TCP socket(s)") || len(timers) != 3 {
 		t.Errorf("status %d: %s", pid, r)
+	}
+}
+
+// keepalive status on a live process, with and without the library.
+func TestStatus(t *testing.T) {
+	py := python(t)
+	ka := buildTree(t)
+	server := pyScript("status_server.py")
+	for _, preload := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		args := []string{py, "-c", server}
+		if preload {
+			args = append([]string{ka, "--idle", "60", "--interval", "10", "--"}, args...)
+		}
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = baseEnv()
+		in, _ := cmd.StdinPipe()
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "ready\n" {
+			t.Fatalf("server did not start: %q %v", l, err)
+		}
+		r := run{args: []string{ka, "status", strconv.Itoa(cmd.Process.Pid)}}.exec(t)
+		in.Close()
+		cmd.Wait()
+		cancel()
+		t.Logf("preload %v:\n%s", preload, r.stdout)
+		if r.status != 0 || !strings.Contains(r.stdout, "3 TCP socket(s)") {
+			t.Fatalf("status: %s", r)
+		}
+		rows := regexp.MustCompile(`(?m)^\d+\s+(LISTEN|ESTAB)\s.*$`).FindAllString(r.stdout, -1)
+		if len(rows) != 3 {
+			t.Fatalf("want 3 rows: %s", r.stdout)
+		}
+		for _, row := range rows {
+			f := strings.Fields(row)
+			keep, idle, timer := f[4], f[5], f[9]
+			if preload {
+				if keep != "on" || idle != "60s" || (f[1] == "ESTAB") != strings.HasPrefix(timer, "keepalive,") {
+					t.Errorf("with the library: %q", row)
+				}
+			} else if keep != "off" || timer != "-" {
+				t.Errorf("without the library: %q", row)
+			}
+		}
+	}
+	if r := (run{args: []string{ka, "status", "999999999"}}).exec(t); r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "no process 999999999") {
+		t.Errorf("missing process: %s", r)
+	}
+	if os.Geteuid() == 0 {
+		r := run{args: []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ka, "status", "1"}}.exec(t)
+		if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "cannot inspect process 1") {
+			t.Errorf("a process of another user: %s", r)
+		}
 	}
 }

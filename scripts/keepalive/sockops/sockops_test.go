@@ -1,0 +1,67 @@
+package sockops
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+func TestAnswersKeepalive(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		want    bool
+	}{
+		{"5.10.0-26-amd64", false},
+		{"6.0.19", false},
+		{"6.1.0-18-amd64", true},
+		{"6.12.9+deb13-amd64", true},
+		{"6.18.0", true},
+		{"7.0", true},
+		{"4.19.0-25-amd64", false},
+		{"garbage", true},
+	} {
+		if got := AnswersKeepalive(tc.release); got != tc.want {
+			t.Errorf("AnswersKeepalive(%q) = %v, want %v", tc.release, got, tc.want)
+		}
+	}
+}
+
+// Both programs pass this kernel's verifier, as they will when attached;
+// a program the verifier refuses is the control, so that passing means
+// the verifier ran.
+func TestProgramsLoad(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: loading BPF programs needs root (CAP_BPF); the programs were not verified")
+	}
+	rlimit.RemoveMemlock()
+	settings, err := ebpf.NewMap(SettingsSpec())
+	if err != nil {
+		t.Skipf("SKIPPED LOUDLY: cannot create a BPF map here (%v); the programs were not verified", err)
+	}
+	defer settings.Close()
+	counters, err := ebpf.NewMap(CountersSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer counters.Close()
+	for name, spec := range map[string]*ebpf.ProgramSpec{"sock_ops": SockOps(settings, counters), "setsockopt": Setsockopt(settings, counters)} {
+		p, err := ebpf.NewProgram(spec)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		p.Close()
+	}
+	bad := SockOps(settings, counters)
+	bad.Instructions = bad.Instructions[:len(bad.Instructions)-1] // no exit
+	var ve *ebpf.VerifierError
+	if p, err := ebpf.NewProgram(bad); err == nil || !errors.As(err, &ve) {
+		if p != nil {
+			p.Close()
+		}
+		t.Errorf("control: a program without its exit was not refused by the verifier: %v", err)
+	}
+}
