@@ -4,9 +4,12 @@
 peer.py server PORT          accepts on 127.0.0.1:PORT and holds connections
 peer.py fdserver             the same on the listener systemd passes (fd 3)
 peer.py client HOST PORT     connects (retrying) and holds the connection
+peer.py ownclient HOST PORT  the same, with keepalive of its own (idle 100 s)
+                             turned on before connect; SIGUSR1 connects again
 peer.py wait HOST PORT FILE  connects, blocks in recv(), and writes when
                              (Unix seconds) and how it failed to FILE
 """
+import signal
 import socket
 import sys
 import threading
@@ -39,6 +42,7 @@ def connect(host, port):
 
 def main():
     mode = sys.argv[1]
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
     if mode == "server":
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -53,6 +57,16 @@ def main():
         print("peer.py: connected from", conn.getsockname(), flush=True)
         hold(conn)
         time.sleep(3600)
+    elif mode == "ownclient":
+        held = []
+        while True:
+            conn = socket.socket()
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 100)
+            conn.connect((sys.argv[2], int(sys.argv[3])))
+            held.append(conn)
+            print("peer.py: connected from", conn.getsockname(), flush=True)
+            signal.sigwait([signal.SIGUSR1])
     elif mode == "wait":
         conn = connect(sys.argv[2], sys.argv[3])
         conn.settimeout(None)
