@@ -301,8 +301,10 @@ phase1() {
 		# rather than look active while the service runs without keepalive.
 		systemctl restart bpfprog.service
 		o=$(systemctl is-active keepalive-load@legacy)
-		verdict cgroup/bpfprogram/refused-before-249 '[ "$o" != active ]' \
-			"keepalive-load@legacy on systemd $systemd_version: $o; $(journalctl -u keepalive-load@legacy -n 3 --no-pager 2>&1 | tail -2)"
+		local why
+		why=$(journalctl -u keepalive-load@legacy --no-pager 2>&1 | grep -m1 "ignores BPFProgram=")
+		verdict cgroup/bpfprogram/refused-before-249 '[ "$o" != active ] && [[ $why == *249* ]]' \
+			"keepalive-load@legacy on systemd $systemd_version: $o; it says: ${why:-nothing about BPFProgram=}"
 	fi
 	systemctl stop bpfprog.service
 
