@@ -1075,3 +1075,111 @@ func TestCgroupRefusedNames(t *testing.T) {
 		t.Errorf("control, load legacy: %s", r)
 	}
 }
+
+// One configuration file for both modes: attach --config FILE applies the
+// library's file (its settings, and KEEPALIVE=force as --force) with the
+// library's reader and messages; options override it; a file with a bad
+// value, KEEPALIVE=off or a missing file named by --config attaches
+// nothing; without any option the library's /etc/keepalive.conf is read
+// (here in a mount namespace of the test's own, over an /etc of its own).
+// Each is read back from the kernel by the static Go client.
+func TestCgroupConfigFile(t *testing.T) {
+	buildProbes(t)
+	c := newCgEnv(t)
+	addr := listener(t, "tcp4", "127.0.0.1:0")
+	dir := t.TempDir()
+	conf := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := conf("good.conf", "# the host's policy\nKEEPIDLE=11\nKEEPINTVL=4s\nKEEPCNT=3\nKEEPUSERTIMEOUT=5\nKEEPALIVE_EXCLUDE=java\n")
+	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+		t.Fatalf("control, before attach: %s, want ka=0", fields(got))
+	}
+	r := c.ka(t, "attach", "--config", good, c.dir)
+	if r.status != 0 || !strings.Contains(r.stdout, "settings from "+good) ||
+		!strings.Contains(r.stderr, "keepalive: note: "+good+":6: KEEPALIVE_EXCLUDE is the library's") {
+		t.Fatalf("attach --config: %s", r)
+	}
+	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+		t.Errorf("after attach --config: %s, want %s", got, wantAttached)
+	}
+	if r := c.ka(t, "attach", "--config", good, "--idle", "22", c.dir); r.status != 0 {
+		t.Fatalf("attach --config --idle: %s", r)
+	}
+	if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "22" || got["intvl"] != "4" || got["ut"] != "5000" {
+		t.Errorf("an option over the file: %s, want idle=22 from the option, intvl=4 and ut=5000 from the file", fields(got))
+	}
+	forced := conf("force.conf", "KEEPALIVE=force\nKEEPIDLE=11\n")
+	if r := c.ka(t, "attach", "--config", forced, c.dir); r.status != 0 {
+		t.Fatalf("attach --config with KEEPALIVE=force: %s", r)
+	}
+	if n := c.programs(t, ebpf.AttachCGroupSetsockopt); n != 1 {
+		t.Errorf("KEEPALIVE=force in the file: %d setsockopt programs, want 1 (as --force)", n)
+	}
+	if got := c.probe(t, true, probeGoBin, "client", addr, "go-keepalive"); got["idle"] != "11" {
+		t.Errorf("KEEPALIVE=force: Go's own keepalive got %s, want the file's idle=11", fields(got))
+	}
+	if r := c.ka(t, "attach", "--config", good, c.dir); r.status != 0 {
+		t.Fatalf("attach --config again: %s", r)
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"bad-value", conf("bad.conf", "KEEPIDLE=60\nKEEPCNT=0\n"),
+			`libkeepalive: ` + dir + `/bad.conf:2: KEEPCNT="0" is out of range: want a number of probes from 1 to 127`},
+		{"off", conf("off.conf", "KEEPALIVE=off\n"), "keepalive: " + dir + `/off.conf:1: KEEPALIVE="off" means no keepalive`},
+		{"missing", filepath.Join(dir, "nope.conf"), "libkeepalive: " + dir + "/nope.conf"},
+		{"not-a-setting", conf("typo.conf", "KEEPIDEL=60\n"), "libkeepalive: " + dir + "/typo.conf:1 is not a setting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.ka(t, "attach", "--config", tc.file, "--idle", "30", c.dir)
+			if r.status.ExitStatus() != 2 || !strings.Contains(r.stderr, tc.want) ||
+				!strings.HasSuffix(r.stderr, "keepalive: nothing was attached: the cgroup mode applies a configuration file whole or not at all\n") {
+				t.Errorf("want status 2, %q and nothing attached:\n%s", tc.want, r)
+			}
+			if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+				t.Errorf("after the refusal: %s, want the earlier %s", got, wantAttached)
+			}
+		})
+	}
+	t.Run("check", func(t *testing.T) {
+		for _, tc := range []struct{ file, want string }{
+			{good, "cgroup mode: keepalive cgroup attach --config " + good + " would apply idle 11s, interval 4s, count 3, user timeout 5000ms (from " + good},
+			{forced, "would apply idle 11s, interval kernel's, count kernel's, user timeout kernel's, forced"},
+			{filepath.Join(dir, "off.conf"), "cgroup mode: keepalive cgroup attach --config " + dir + "/off.conf would refuse " + dir + "/off.conf:\n  keepalive: " + dir + "/off.conf:1: KEEPALIVE=\"off\""},
+		} {
+			r := run{args: []string{command, "check", "--config", tc.file}, timeout: 30 * time.Second}.exec(t)
+			if !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("keepalive check --config %s: want %q:\n%s", tc.file, tc.want, r)
+			}
+		}
+	})
+	t.Run("default-file", func(t *testing.T) {
+		need(t, "unshare")
+		etc := t.TempDir()
+		if err := os.WriteFile(filepath.Join(etc, "keepalive.conf"), []byte("KEEPIDLE=33\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ka := func(args ...string) result {
+			script := `mount --bind "$1" /etc && shift && exec "$@"`
+			return run{args: append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", etc, command, "cgroup"},
+				append(args, "--bpffs", c.bpffs)...), timeout: 30 * time.Second}.exec(t)
+		}
+		if r := ka("attach", c.dir); r.status != 0 || !strings.Contains(r.stdout, "settings from /etc/keepalive.conf") {
+			t.Fatalf("attach with no option: %s", r)
+		}
+		if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "33" || got["intvl"] != "75" {
+			t.Errorf("attach with no option: %s, want /etc/keepalive.conf's idle=33 and the kernel's intvl=75", fields(got))
+		}
+		// Any option: the file is not read (the shipped drop-in's lines
+		// keep their meaning).
+		if r := ka("attach", "--count", "4", c.dir); r.status != 0 || strings.Contains(r.stdout, "settings from") {
+			t.Fatalf("attach --count: %s", r)
+		}
+		if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "7200" || got["cnt"] != "4" {
+			t.Errorf("attach --count: %s, want the kernel's idle=7200 and cnt=4", fields(got))
+		}
+	})
+}

@@ -25,10 +25,10 @@ import (
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
-const cgroupUsage = `usage: keepalive cgroup attach [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] CGROUP
+const cgroupUsage = `usage: keepalive cgroup attach [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] CGROUP
        keepalive cgroup detach CGROUP
        keepalive cgroup status [CGROUP]
-       keepalive cgroup load [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] NAME
+       keepalive cgroup load [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] NAME
        keepalive cgroup unload NAME
 
 Turns keepalive on for every TCP connection established in CGROUP (a cgroup
@@ -39,6 +39,11 @@ attached after this command ends (pinned under BPFFS/keepalive). Needs root.
   --idle S, --interval S, --count N, --user-timeout S
                       as for the preload (KEEPIDLE, KEEPINTVL, KEEPCNT,
                       KEEPUSERTIMEOUT); an option not given keeps the kernel's
+  --config FILE       the settings of a configuration file, as the library
+                      reads it (KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT;
+                      KEEPALIVE=force is --force, KEEPALIVE=off is refused);
+                      options override it. Without any option, the library's
+                      /etc/keepalive.conf is read if it exists
   --force             also for connections whose program turned keepalive on
                       itself, and keep these values when the program later
                       sets its own (a cgroup/setsockopt program rewrites them)
@@ -101,21 +106,7 @@ func settingsFromFlags(values []*string, set map[string]bool, force bool, stderr
 	if !ok {
 		return s, false
 	}
-	c, _ := shim.Load(env)
-	put := func(st shim.Setting, flag uint32, to *uint32) {
-		if st.Set {
-			s.Flags |= flag
-			*to = uint32(st.Value)
-		}
-	}
-	put(c.Idle.Setting, sockops.HasIdle, &s.Idle)
-	put(c.Intvl.Setting, sockops.HasIntvl, &s.Intvl)
-	put(c.Cnt.Setting, sockops.HasCnt, &s.Cnt)
-	put(c.UserTimeout.Setting, sockops.HasUserTimeout, &s.UserTimeout)
-	if force {
-		s.Flags |= sockops.Force
-	}
-	return s, true
+	return settingsOf(env, force), true
 }
 
 func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
@@ -127,6 +118,7 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	}
 	force := fs.Bool("force", false, "")
 	bpffs := fs.String("bpffs", defaultBpffs, "")
+	config := fs.String("config", "", "")
 	nothing := "keepalive: nothing was attached"
 	if verb == "load" {
 		nothing = "keepalive: nothing was loaded"
@@ -138,11 +130,48 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	s, ok := settingsFromFlags(values, set, *force, stderr)
+	flagEnv, ok := checkOptions(values, set, stderr)
 	if !ok {
 		fmt.Fprintln(stderr, nothing)
 		return 2
 	}
+	// The file: --config FILE, or the library's own /etc/keepalive.conf
+	// when nothing else says what to apply (no setting flag, no --force),
+	// so that a host has one policy for both modes; flags override it.
+	var file *cgroupFile
+	if set["config"] && *config == "" {
+		fmt.Fprintf(stderr, "keepalive: --config needs a FILE\n%s\n", nothing)
+		return 2
+	}
+	if set["config"] || len(flagEnv) == 0 && !*force {
+		path := *config
+		if path == "" {
+			path = shim.DefaultFile
+		}
+		cf := readCgroupFile(path, set["config"])
+		if len(cf.refused) > 0 {
+			for _, l := range cf.refused {
+				fmt.Fprintln(stderr, l)
+			}
+			fmt.Fprintf(stderr, "%s: the cgroup mode applies a configuration file whole or not at all\n", nothing)
+			return 2
+		}
+		for _, l := range cf.notes {
+			fmt.Fprintln(stderr, l)
+		}
+		file = &cf
+	}
+	env := map[string]string{}
+	if file != nil {
+		for k, v := range file.env {
+			env[k] = v
+		}
+		*force = *force || file.force
+	}
+	for k, v := range flagEnv {
+		env[k] = v
+	}
+	s := settingsOf(env, *force)
 	if len(pos) != 1 {
 		what := "CGROUP (a cgroup v2 directory or a systemd unit)"
 		if verb == "load" {
@@ -200,7 +229,14 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s\n", where, describe(s), dir)
+	from := ""
+	if file != nil && (len(file.env) > 0 || file.force) {
+		from = "; settings from " + shim.ShowPath(file.path)
+		if len(flagEnv) > 0 {
+			from += " and the options"
+		}
+	}
+	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, describe(s), dir, from)
 	if release := pins.KernelRelease(); s.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
 		fmt.Fprintf(stderr, "keepalive: note: Linux %s cannot tell the program whether a connection's own program turned keepalive on "+
 			"before connect (that needs 6.1), so such connections get these settings too, as with --force; status counts them as UNANSWERED\n", release)
