@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -315,6 +316,31 @@ func (c *cgEnv) status(t *testing.T) map[string]string {
 	}
 	t.Fatalf("no line for %s in status:\n%s", c.dir, r.stdout)
 	return nil
+}
+
+// attachmentJSON is the fields of cgroup status --json the tests read.
+type attachmentJSON struct {
+	Cgroup        string  `json:"cgroup"`
+	Kind          string  `json:"kind"`
+	State         string  `json:"state"`
+	IdleSeconds   *int    `json:"idle_seconds"`
+	UserTimeoutMs *int    `json:"user_timeout_ms"`
+	Force         *bool   `json:"force"`
+	Configured    *uint64 `json:"configured"`
+	TimedOut      *uint64 `json:"timed_out"`
+}
+
+// statusJSON is our cgroup's entry of cgroup status --json.
+func (c *cgEnv) statusJSON(t *testing.T) attachmentJSON {
+	t.Helper()
+	r := c.ka(t, "status", "--json", c.dir)
+	var out struct {
+		Attachments []attachmentJSON `json:"attachments"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.status != 0 || len(out.Attachments) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, r)
+	}
+	return out.Attachments[0]
 }
 
 // A static C client; one that turned keepalive on itself before connect
@@ -931,6 +957,10 @@ func TestCgroupOperatorNames(t *testing.T) {
 			}
 			if st := a.status(t); st["STATE"] != "attached" || st["IDLE"] != "11s" || st["CONFIGURED"] != "1" {
 				t.Errorf("status: %v", st)
+			}
+			if j := a.statusJSON(t); j.Cgroup != dir || j.Kind != "attached" || j.State != "attached" || j.IdleSeconds == nil || *j.IdleSeconds != 11 ||
+				j.UserTimeoutMs == nil || *j.UserTimeoutMs != 5000 || j.Configured == nil || *j.Configured != 1 || j.TimedOut != nil {
+				t.Errorf("status --json: %+v", j)
 			}
 			if r := a.ka(t, "attach", "--idle", "22", dir); r.status != 0 {
 				t.Fatalf("attach again: %s", r)

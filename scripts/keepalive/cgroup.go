@@ -27,7 +27,7 @@ import (
 
 const cgroupUsage = `usage: keepalive cgroup attach [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] CGROUP
        keepalive cgroup detach CGROUP
-       keepalive cgroup status [CGROUP]
+       keepalive cgroup status [--json] [CGROUP]
        keepalive cgroup load [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] NAME
        keepalive cgroup unload NAME
 
@@ -375,6 +375,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	bpffs := fs.String("bpffs", defaultBpffs, "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil || len(pos) > 1 {
 		if err == nil {
@@ -393,6 +394,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		only, onlyPath = filepath.Base(pins.AttachedDir(*bpffs, cg.Path)), cg.Path
 	}
 	var entries []pins.Entry
+	var kinds []string
 	root := pins.Root(*bpffs)
 	attached, err := os.ReadDir(filepath.Join(root, "attached"))
 	if errors.Is(err, os.ErrPermission) {
@@ -404,11 +406,22 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		entries = append(entries, pins.ReadAttached(filepath.Join(root, "attached", d.Name())))
+		kinds = append(kinds, "attached")
 	}
 	if only == "" {
 		loaded, _ := os.ReadDir(filepath.Join(root, "loaded"))
 		for _, d := range loaded {
 			entries = append(entries, pins.ReadLoaded(filepath.Join(root, "loaded", d.Name())))
+			kinds = append(kinds, "loaded")
+		}
+	}
+	if *asJSON {
+		r := cgroupReport{Attachments: []attachmentReport{}}
+		for i, e := range entries {
+			r.Attachments = append(r.Attachments, attachmentOf(e, kinds[i]))
+		}
+		if st := writeJSON(stdout, stderr, r); st != 0 || len(entries) > 0 || only == "" {
+			return st
 		}
 	}
 	if len(entries) == 0 {

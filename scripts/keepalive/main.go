@@ -4,7 +4,7 @@
 //
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
 //	keepalive check [--config FILE] [--lib PATH]
-//	keepalive status [--timers | PID]
+//	keepalive status [--timers] [--json] | keepalive status [--json] PID
 //	keepalive cgroup attach|detach|status|load|unload ...
 //	keepalive --version
 package main
@@ -27,7 +27,7 @@ import (
 // usage takes its ranges from shim's rules, the library's own.
 var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
-       keepalive status [--timers] | keepalive status PID
+       keepalive status [--timers] [--json] | keepalive status [--json] PID
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
        keepalive --version
 
@@ -62,7 +62,8 @@ TCP connections: how many, how many have keepalive on, the shortest idle
 time, and AT-RISK when some have none (--timers: keepalive read from the
 kernel's timers, without duplicating descriptors). keepalive status PID
 shows one process's TCP sockets with their settings and running timer.
-Other users' processes need root.
+Other users' processes need root. --json writes the same as JSON, with
+field names that stay (docs/json.md).
 `, shim.Rules[shim.VarIdle].Min, shim.Rules[shim.VarIdle].Max, shim.Rules[shim.VarIntvl].Min, shim.Rules[shim.VarIntvl].Max,
 	shim.Rules[shim.VarCnt].Min, shim.Rules[shim.VarCnt].Max,
 	shim.Rules[shim.VarUserTimeout].Min/1000, shim.Rules[shim.VarUserTimeout].Max/1000)
