@@ -121,6 +121,7 @@ deps:
 	scripts/deps
 
 test: deps $(LIB) $(BIN) portable dist
+	scripts/deps metrics
 	$(GOCMD) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
@@ -156,7 +157,8 @@ bench: deps $(LIB) $(BIN) $(OVERLAY)
 # for the build's library and command. The one list: install, uninstall,
 # the release artifacts (which add PACKAGED_DOCS) and the tests (through
 # `make -s installed-files`) all read it.
-CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf keepalive-load@.service
+CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf keepalive-load@.service keepalive-cgroup@.service \
+	keepalive-metrics.service keepalive-metrics.timer
 INSTALLED := lib/libkeepalive.so:LIB bin/keepalive:BIN \
 	share/man/man1/keepalive.1:scripts/man/keepalive.1 share/man/man8/libkeepalive.8:scripts/man/libkeepalive.8 \
 	share/libkeepalive/systemd-keepalive.conf:scripts/systemd/keepalive.conf \

@@ -856,18 +856,22 @@ func TestCgroupSystemdExamples(t *testing.T) {
 	// As the example says for a .socket unit: the same lines under [Socket].
 	socket := func(s string) string { return strings.ReplaceAll(here(s), "[Service]", "[Socket]") }
 	install("keepalive-load@.service", "keepalive-load@.service", here)
+	install("keepalive-cgroup@.service", "keepalive-cgroup@.service", here)
+	install("keepalive-metrics.service", "keepalive-metrics.service", here)
+	install("keepalive-metrics.timer", "keepalive-metrics.timer", here)
 	install("keepalive-cgroup.conf", "legacy.service.d/keepalive-cgroup.conf", here)
 	install("keepalive-cgroup.conf", "legacy.socket.d/keepalive-cgroup.conf", socket)
 	install("keepalive-bpfprogram.conf", "other.service.d/keepalive-bpfprogram.conf", here)
 	verify := func(unit string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "systemd-analyze", "verify", filepath.Join(units, unit))
+		cmd := exec.CommandContext(ctx, "systemd-analyze", "verify", "--man=no", filepath.Join(units, unit)) // the man page is not installed here
 		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+units+":", "SYSTEMD_LOG_COLOR=0")
 		out, _ := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out))
 	}
-	for _, u := range []string{"legacy.service", "legacy.socket", "other.service", "keepalive-load@legacy.service"} {
+	for _, u := range []string{"legacy.service", "legacy.socket", "other.service", "keepalive-load@legacy.service",
+		"keepalive-cgroup@system.slice.service", "keepalive-metrics.service", "keepalive-metrics.timer"} {
 		if out := verify(u); out != "" {
 			t.Errorf("systemd-analyze verify %s:\n%s", u, out)
 		}

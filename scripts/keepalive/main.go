@@ -6,6 +6,7 @@
 //	keepalive check [--config FILE] [--lib PATH]
 //	keepalive status [--timers] [--json] | keepalive status [--json] PID
 //	keepalive cgroup attach|detach|status|load|unload ...
+//	keepalive metrics [--textfile DIR]
 //	keepalive --version
 package main
 
@@ -29,6 +30,7 @@ var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
        keepalive status [--timers] [--json] | keepalive status [--json] PID
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
+       keepalive metrics [--textfile DIR] (see keepalive metrics --help)
        keepalive --version
 
 Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
@@ -80,6 +82,8 @@ func main() {
 			os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
 		case "cgroup":
 			os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "metrics":
+			os.Exit(metrics(os.Args[2:], os.Stdout, os.Stderr))
 		case "version", "--version", "-version":
 			fmt.Printf("keepalive %s, built with %s\n", version, runtime.Version())
 			os.Exit(0)
