@@ -105,8 +105,10 @@ func TestHelpAndManAgree(t *testing.T) {
 		switch o {
 		case "--config":
 			args = []string{"check", o, "/dev/null"}
-		case "--timers":
+		case "--timers", "--json":
 			args = []string{"status", o}
+		case "--textfile":
+			args = []string{"metrics", o, t.TempDir()}
 		case "--help", "--version", "--off", "--debug":
 			args = []string{o, "--", "true"}
 		case "--lib":
