@@ -1217,3 +1217,54 @@ func TestCgroupConfigFile(t *testing.T) {
 		}
 	})
 }
+
+// A process started as Docker and Podman start one: in a scope of its own
+// under system.slice or machine.slice, in its own network namespace (the
+// peer across a veth pair, outside) and mount and UTS namespaces, a static
+// Go program no preload could reach. One attach to the slice covers it,
+// whatever the container's own keepalive sysctls (per network namespace,
+// not the host's). The control is the same container before the attach.
+func TestCgroupContainerScope(t *testing.T) {
+	buildProbes(t)
+	need(t, "unshare")
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct{ name, slice, scope string }{
+		{"docker", "system.slice", "docker-" + hex64 + ".scope"},
+		{"podman", "machine.slice", "libpod-" + hex64 + ".scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCgEnv(t)
+			slice, sliceFD := c.sub(t, tc.slice)
+			scope, scopeFD := c.sub(t, tc.slice+"/"+tc.scope)
+			l := newLink(t)
+			srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
+			srv.expect(t, "listening")
+			container := func() string {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.cli, "unshare", "--mount", "--uts", "--propagation", "private",
+					probeGoBin, "client", net.JoinHostPort(serverAddr, wirePort))
+				cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: scopeFD}
+				out, err := cmd.CombinedOutput()
+				got := line(string(out), "conn")
+				if err != nil || got == nil {
+					t.Fatalf("the container's client: %v\n%s", err, out)
+				}
+				return fields(got)
+			}
+			if got := container(); !strings.HasPrefix(got, "ka=0 ") {
+				t.Fatalf("control, before the attach: %s, want ka=0", got)
+			}
+			a := c.in(slice, sliceFD)
+			if r := a.ka(t, append(append([]string{"attach"}, attachedSettings...), slice)...); r.status != 0 {
+				t.Fatalf("attach %s: %s", slice, r)
+			}
+			if got := container(); got != wantAttached {
+				t.Errorf("the container in %s after attach %s: %s, want %s", scope, tc.slice, got, wantAttached)
+			}
+			if st := a.status(t); st["CONFIGURED"] != "1" {
+				t.Errorf("status of %s: %v, want one connection configured", slice, st)
+			}
+		})
+	}
+}
