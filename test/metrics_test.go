@@ -167,6 +167,9 @@ func TestMetrics(t *testing.T) {
 		if got := sample(mfs, "keepalive_cgroup_configured_total", "cgroup", c.dir); got != 3 || st["CONFIGURED"] != "3" {
 			t.Errorf("keepalive_cgroup_configured_total{cgroup=%q} = %v, status CONFIGURED %s, want 3", c.dir, got, st["CONFIGURED"])
 		}
+		if got, j := sample(mfs, "keepalive_cgroup_timed_out_total", "cgroup", c.dir), c.statusJSON(t); j.TimedOut != nil && got != 0 || j.TimedOut == nil && got != -1 {
+			t.Errorf("keepalive_cgroup_timed_out_total: %v, want 0 where counted (status --json: %v), absent where not", got, j.TimedOut)
+		}
 		if got := sample(mfs, "keepalive_cgroup_info", "cgroup", c.dir, "state", "attached"); got != 1 {
 			t.Errorf("keepalive_cgroup_info: %v", got)
 		}

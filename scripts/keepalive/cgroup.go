@@ -368,7 +368,9 @@ Counters since the first attach or load: CONFIGURED connections given the settin
 ones whose program had turned keepalive on itself; REFUSED ones where the kernel refused an
 option; REWRITTEN setsockopt calls of the program's replaced by --force; UNANSWERED connections
 configured because the kernel could not say whether their program had turned keepalive on
-itself (Linux before 6.1: they get the settings, as with --force).
+itself (Linux before 6.1: they get the settings, as with --force); TIMED-OUT configured
+connections the kernel closed because keepalive probes or the user timeout went unanswered
+(- where the kernel cannot count them: before Linux 5.10, or without BTF).
 `
 
 func cgroupStatus(args []string, stdout, stderr io.Writer) int {
@@ -433,7 +435,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED")
+	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED\tTIMED-OUT")
 	for _, e := range entries {
 		cells := []string{e.Where, e.State}
 		if s := e.Settings; s != nil {
@@ -446,9 +448,12 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			cells = append(cells, "?", "?", "?", "?", "?")
 		}
 		for i := 0; i < sockops.NumCounters; i++ {
-			if e.Counters == nil {
+			switch {
+			case e.Counters == nil:
 				cells = append(cells, "?")
-			} else {
+			case i == sockops.TimedOut && (e.Settings == nil || e.Settings.Flags&sockops.CountsTimedOut == 0):
+				cells = append(cells, "-") // not counted by this program: not 0
+			default:
 				cells = append(cells, strconv.FormatUint(e.Counters[i], 10))
 			}
 		}

@@ -186,6 +186,7 @@ func cgroupFamilies(bpffs string) []*dto.MetricFamily {
 		sockops.Refused:    family("keepalive_cgroup_refused_total", "Connections on which the kernel refused an option.", dto.MetricType_COUNTER),
 		sockops.Rewritten:  family("keepalive_cgroup_rewritten_total", "setsockopt calls of programs replaced by --force.", dto.MetricType_COUNTER),
 		sockops.Unanswered: family("keepalive_cgroup_unanswered_total", "Connections configured without knowing whether their program had turned keepalive on (Linux before 6.1).", dto.MetricType_COUNTER),
+		sockops.TimedOut:   family("keepalive_cgroup_timed_out_total", "Configured connections the kernel closed because keepalive probes or the user timeout went unanswered: dead peers found.", dto.MetricType_COUNTER),
 	}
 	for _, d := range attached {
 		e := pins.ReadAttached(filepath.Join(root, "attached", d.Name()))
@@ -203,6 +204,9 @@ func cgroupFamilies(bpffs string) []*dto.MetricFamily {
 		}
 		if e.Counters != nil {
 			for i, mf := range counters {
+				if i == sockops.TimedOut && (e.Settings == nil || e.Settings.Flags&sockops.CountsTimedOut == 0) {
+					continue // not counted by this kernel's program: absent, not 0
+				}
 				counter(mf, float64(e.Counters[i]), "cgroup", e.Where)
 			}
 		}

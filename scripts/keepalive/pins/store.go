@@ -199,14 +199,17 @@ func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
 	if err := m.path.Put(uint32(0), path); err != nil {
 		return fmt.Errorf("writing the cgroup's path: %v", err)
 	}
+	ops, counted, err := newSockOps(m)
+	if err != nil {
+		return err
+	}
+	defer ops.Close()
+	if counted {
+		s.Flags |= sockops.CountsTimedOut
+	}
 	if err := writeSettings(m.settings, s); err != nil {
 		return err
 	}
-	ops, err := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters))
-	if err != nil {
-		return errors.New(Explain("loading the sock_ops program", err))
-	}
-	defer ops.Close()
 	if err := attachOrUpdate(filepath.Join(dir, pinOpsLink), cg, ebpf.AttachCGroupSockOps, ops); err != nil {
 		return err
 	}
@@ -220,6 +223,23 @@ func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
 	}
 	defer sopt.Close()
 	return attachOrUpdate(soptLink, cg, ebpf.AttachCGroupSetsockopt, sopt)
+}
+
+// newSockOps loads the sock_ops program that counts timed-out connections
+// where the kernel takes it (its BTF gives sk_err's place, and it lets a
+// sock_ops program read it: Linux 5.10 and later), else the one that does
+// not; counted says which.
+func newSockOps(m maps) (prog *ebpf.Program, counted bool, err error) {
+	if off, oerr := sockops.SkErrOffset(); oerr == nil {
+		if p, perr := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters, off)); perr == nil {
+			return p, true, nil
+		}
+	}
+	p, err := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters, -1))
+	if err != nil {
+		return nil, false, errors.New(Explain("loading the sock_ops program", err))
+	}
+	return p, false, nil
 }
 
 // attachOrUpdate puts prog in the place of the program of the link pinned at
@@ -301,26 +321,31 @@ func Load(dir string, s sockops.Settings) (err error) {
 			Remove(dir)
 		}
 	}()
-	if err := writeSettings(m.settings, s); err != nil {
-		return err
-	}
-	pin := func(name string, spec *ebpf.ProgramSpec) error {
-		path := filepath.Join(dir, name)
-		if p, err := ebpf.LoadPinnedProgram(path, nil); err == nil {
-			p.Close()
-			return nil
-		}
-		p, err := ebpf.NewProgram(spec)
-		if err != nil {
-			return errors.New(Explain("loading the "+name+" program", err))
-		}
+	pin := func(name string, p *ebpf.Program) error {
 		defer p.Close()
+		path := filepath.Join(dir, name)
 		if err := p.Pin(path); err != nil {
 			return fmt.Errorf("pinning %s: %v", path, err)
 		}
 		return nil
 	}
-	if err := pin(OpsProg, sockops.SockOps(m.settings, m.counters)); err != nil {
+	// A program pinned already stays: units attached from it keep it.
+	if p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, OpsProg), nil); err == nil {
+		p.Close()
+		s.Flags |= prev.Flags & sockops.CountsTimedOut
+	} else {
+		ops, counted, err := newSockOps(m)
+		if err != nil {
+			return err
+		}
+		if counted {
+			s.Flags |= sockops.CountsTimedOut
+		}
+		if err := pin(OpsProg, ops); err != nil {
+			return err
+		}
+	}
+	if err := writeSettings(m.settings, s); err != nil {
 		return err
 	}
 	if s.Flags&sockops.Force == 0 {
@@ -331,7 +356,15 @@ func Load(dir string, s sockops.Settings) (err error) {
 		}
 		return nil
 	}
-	return pin(SoptProg, sockops.Setsockopt(m.settings, m.counters))
+	if p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, SoptProg), nil); err == nil {
+		p.Close()
+		return nil
+	}
+	sopt, err := ebpf.NewProgram(sockops.Setsockopt(m.settings, m.counters))
+	if err != nil {
+		return errors.New(Explain("loading the setsockopt program", err))
+	}
+	return pin(SoptProg, sopt)
 }
 
 // Remove detaches the links of dir and removes every pin and dir.
