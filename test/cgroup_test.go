@@ -448,6 +448,24 @@ func TestCgroupGoOwnKeepalive(t *testing.T) {
 	}
 }
 
+// detach detaches c's cgroup and insists that no program and no pin is
+// left, and that the client (in c's cgroup or one below) gets nothing.
+func (c *cgEnv) detach(t *testing.T, client *cgEnv, addr string) {
+	t.Helper()
+	if r := c.ka(t, "detach", c.dir); r.status != 0 {
+		t.Fatalf("detach: %s", r)
+	}
+	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
+		t.Errorf("after detach: %d sock_ops programs, want 0", n)
+	}
+	if got := client.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+		t.Errorf("after detach, in %s: %s, want ka=0", client.dir, fields(got))
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
+		t.Errorf("after detach, pins left: %v", ents)
+	}
+}
+
 // Attaching again replaces the settings and leaves one program; detach
 // removes it and its pins, and later connections are untouched.
 func TestCgroupReattachDetach(t *testing.T) {
@@ -462,19 +480,7 @@ func TestCgroupReattachDetach(t *testing.T) {
 	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
 		t.Errorf("after re-attach: %s, want %s", got, wantAttached)
 	}
-	r := c.ka(t, "detach", c.dir)
-	if r.status != 0 {
-		t.Fatalf("detach: %s", r)
-	}
-	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
-		t.Errorf("after detach: %d sock_ops programs, want 0", n)
-	}
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
-		t.Errorf("after detach, in the cgroup: %s, want ka=0", fields(got))
-	}
-	if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
-		t.Errorf("after detach, pins left: %v", ents)
-	}
+	c.detach(t, c, addr)
 	if r := c.ka(t, "status", c.dir); r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "not attached to "+c.dir) {
 		t.Errorf("status after detach: %s", r)
 	}
@@ -992,18 +998,7 @@ func TestCgroupOperatorNames(t *testing.T) {
 			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
 				t.Errorf("after two attaches: %d sock_ops programs, want 1", n)
 			}
-			if r := a.ka(t, "detach", dir); r.status != 0 {
-				t.Fatalf("detach: %s", r)
-			}
-			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
-				t.Errorf("after detach: %d sock_ops programs, want 0", n)
-			}
-			if got := client.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
-				t.Errorf("after detach: %s, want ka=0", fields(got))
-			}
-			if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
-				t.Errorf("after detach, pins left: %v", ents)
-			}
+			a.detach(t, client, addr)
 		})
 	}
 }

@@ -168,32 +168,41 @@ func writeSettings(m *ebpf.Map, s sockops.Settings) error {
 	return nil
 }
 
+// openForChange opens dir's maps for a change of its settings. undo, given
+// the change's outcome, closes them and, when the change failed, puts back
+// the settings dir had (prev), or removes a directory that held none, so
+// that the kernel then holds what it held before.
+func openForChange(dir string, withPath bool) (m maps, prev sockops.Settings, undo func(error), err error) {
+	m, fresh, err := openMaps(dir, withPath)
+	if err != nil {
+		if left, _ := os.ReadDir(dir); fresh || len(left) == 0 {
+			Remove(dir)
+		}
+		return m, prev, nil, err
+	}
+	prev, hadPrev := readSettings(m.settings)
+	hadPrev = hadPrev && !fresh
+	return m, prev, func(err error) {
+		if err != nil && hadPrev {
+			writeSettings(m.settings, prev)
+		}
+		m.close()
+		if err != nil && !hadPrev {
+			Remove(dir)
+		}
+	}, nil
+}
+
 // Attach attaches the program with settings s to cg, its pins in dir. A
 // repeated attach replaces the settings and leaves one program. When it
 // fails, the settings the cgroup had before are put back, and a directory
 // that held none is removed: what Now then reads is what is attached.
 func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
-	m, fresh, err := openMaps(dir, true)
+	m, _, undo, err := openForChange(dir, true)
 	if err != nil {
-		if left, _ := os.ReadDir(dir); fresh || len(left) == 0 {
-			Remove(dir)
-		}
 		return err
 	}
-	defer m.close()
-	prev, hadPrev := readSettings(m.settings)
-	hadPrev = hadPrev && !fresh
-	defer func() {
-		if err == nil {
-			return
-		}
-		if hadPrev {
-			writeSettings(m.settings, prev)
-		} else {
-			m.close()
-			Remove(dir)
-		}
-	}()
+	defer func() { undo(err) }()
 	path := make([]byte, unix.PathMax)
 	copy(path, cg.Path)
 	if err := m.path.Put(uint32(0), path); err != nil {
@@ -300,27 +309,11 @@ func removeLink(path string) error {
 // programs are kept so that such attachments stay the ones pinned. When it
 // fails, as Attach.
 func Load(dir string, s sockops.Settings) (err error) {
-	m, fresh, err := openMaps(dir, false)
+	m, prev, undo, err := openForChange(dir, false)
 	if err != nil {
-		if left, _ := os.ReadDir(dir); fresh || len(left) == 0 {
-			Remove(dir)
-		}
 		return err
 	}
-	defer m.close()
-	prev, hadPrev := readSettings(m.settings)
-	hadPrev = hadPrev && !fresh
-	defer func() {
-		if err == nil {
-			return
-		}
-		if hadPrev {
-			writeSettings(m.settings, prev)
-		} else {
-			m.close()
-			Remove(dir)
-		}
-	}()
+	defer func() { undo(err) }()
 	pin := func(name string, p *ebpf.Program) error {
 		defer p.Close()
 		path := filepath.Join(dir, name)
