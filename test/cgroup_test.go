@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -844,6 +845,32 @@ func TestCgroupUnitName(t *testing.T) {
 	if !mounted {
 		t.Errorf("attach did not mount bpffs at %s", unmounted)
 	}
+	// A unit that stopped has no cgroup for systemd to show (its
+	// ExecStopPost= may run after that): status and detach by its name
+	// still find its pins.
+	t.Run("stopped", func(t *testing.T) {
+		dir, _ := c.sub(t, units["legacy.service"])
+		if r := ka("attach", "--idle", "11", "legacy.service"); r.status != 0 {
+			t.Fatalf("attach: %s", r)
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		stopped := t.TempDir()
+		os.WriteFile(filepath.Join(stopped, "systemctl"), []byte("#!/bin/sh\n[ \"$*\" = 'show -p ControlGroup --value -- legacy.service' ] && echo && exit 0\nexit 1\n"), 0o755)
+		gone := func(args ...string) result {
+			return run{env: []string{"PATH=" + stopped + ":" + os.Getenv("PATH")}, args: append([]string{command, "cgroup"}, append(args, "--bpffs", unmounted)...), timeout: 30 * time.Second}.exec(t)
+		}
+		if r := gone("status", "legacy.service"); r.status != 0 || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(dir)+`\s+gone\s`).MatchString(r.stdout) {
+			t.Errorf("status of the stopped unit: want its line, gone: %s", r)
+		}
+		if r := gone("detach", "legacy.service"); r.status != 0 || !strings.Contains(r.stdout, "detached from "+dir) {
+			t.Errorf("detach of the stopped unit: %s", r)
+		}
+		if r := gone("detach", "legacy.service"); r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "systemd unit legacy.service has no cgroup") {
+			t.Errorf("control, detach again, nothing left: want status 1 and systemd's answer: %s", r)
+		}
+	})
 	r := ka("attach", "other.service")
 	if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "other.service is neither a directory nor a systemd unit systemctl can show (Unit show -p ControlGroup") {
 		t.Errorf("an unknown unit: %s", r)

@@ -330,7 +330,7 @@ func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	if verb == "detach" {
 		// The cgroup may be gone already (a stopped unit): its pins are
 		// still ours to remove.
-		cg, err := cgroupv2.Resolve(pos[0], false)
+		cg, err := resolveGone(pos[0], *bpffs)
 		if err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 1
@@ -361,6 +361,30 @@ func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// resolveGone is cgroupv2.Resolve for detach and status, which also work
+// on a cgroup that is gone: a unit that stopped has no cgroup for systemd
+// to show, but the pins of the one cgroup of that name are still found.
+func resolveGone(arg, bpffs string) (cgroupv2.Dir, error) {
+	cg, err := cgroupv2.Resolve(arg, false)
+	if err == nil || strings.Contains(arg, "/") {
+		return cg, err
+	}
+	var found []string
+	ents, _ := os.ReadDir(filepath.Join(pins.Root(bpffs), "attached"))
+	for _, d := range ents {
+		if w := pins.ReadAttached(filepath.Join(pins.Root(bpffs), "attached", d.Name())).Where; filepath.Base(w) == arg {
+			found = append(found, w)
+		}
+	}
+	if len(found) == 1 {
+		return cgroupv2.Dir{Path: found[0]}, nil
+	}
+	if len(found) > 1 {
+		return cg, fmt.Errorf("%v; pins of %d cgroups named %s are kept (%s): give the one meant", err, len(found), arg, strings.Join(found, ", "))
+	}
+	return cg, err
+}
+
 const statusNotes = `- is the kernel's value. STATE: attached; loaded (pinned for BPFProgram=, CGROUP is the pin);
 gone (the cgroup was removed: detach); remade (removed and made again, as systemd does on a
 restart: attach again); unattached or incomplete (pins without their program: attach or detach).
@@ -388,7 +412,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	only, onlyPath := "", ""
 	if len(pos) == 1 {
-		cg, err := cgroupv2.Resolve(pos[0], false)
+		cg, err := resolveGone(pos[0], *bpffs)
 		if err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 1
