@@ -30,11 +30,14 @@ OVERLAY := $(BUILD)/_overlay/overlay.json
 # STRIPFLAGS: no symbol table or DWARF in what ships; test/ builds the
 # library with STRIPFLAGS= to read its symbols (TestLibraryHoldsNoTestCode).
 STRIPFLAGS := -s -w
-LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
+# The SONAME: the packages install the library as libkeepalive.so.1 with the
+# preload name libkeepalive.so beside it (scripts/package).
+SONAME := libkeepalive.so.1
+LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-soname,$(SONAME)'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=
-VERSION := 1.0.0
+VERSION := 1.1.0
 ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
@@ -73,7 +76,10 @@ $(OVERLAY): scripts/gen-overlay $(GOSTAMP) $(GOROOT)/VERSION
 SYSROOT := build/sysroot
 TRIPLET_amd64 := x86_64-linux-gnu
 TRIPLET_arm64 := aarch64-linux-gnu
-glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(TRIPLET_$(1))-gcc) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
+TRIPLET_i386 := i386-linux-gnu
+# The cross compiler's name, where it is not the triplet's.
+GCC_i386 := i686-linux-gnu-gcc
+glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(or $(GCC_$(1)),$(TRIPLET_$(1))-gcc)) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
 	-L$(CURDIR)/$(SYSROOT)/$(1)/usr/lib/$(TRIPLET_$(1)) -L$(CURDIR)/$(SYSROOT)/$(1)/lib/$(TRIPLET_$(1))
 # golib GOARCH CC CGO_LDFLAGS: the library's one recipe, for every target.
 golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GOCMD) build -trimpath -buildmode=c-shared \
@@ -86,21 +92,30 @@ $(SYSROOT)/%/.done:
 $(LIB): $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/$(ARCH)/.done
 	$(call golib,$(ARCH),$(call glibc_cc,$(ARCH)),-ldl)
 
-# The other builds: arm64 (cross-compiled, same sysroot floor) and amd64 on
-# musl (Alpine). The command is static (no cgo), so GOARCH alone ports it.
-CROSS_LIBS := $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-amd64-musl/libkeepalive.so
-cross: $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+# The other builds: arm64 and i386 (cross-compiled, same sysroot floor) and
+# amd64 on musl (Alpine). The command is static (no cgo), so GOARCH alone
+# ports it.
+CROSS_LIBS := $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-i386/libkeepalive.so $(BUILD)/linux-amd64-musl/libkeepalive.so
+CROSS_BINS := $(BUILD)/linux-arm64/keepalive $(BUILD)/linux-i386/keepalive
+cross: $(CROSS_LIBS) $(CROSS_BINS)
 
 $(BUILD)/linux-arm64/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/arm64/.done
 	scripts/deps cross
 	$(call golib,arm64,$(call glibc_cc,arm64),-ldl)
+
+$(BUILD)/linux-i386/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/i386/.done
+	scripts/deps cross
+	$(call golib,386,$(call glibc_cc,i386),-ldl)
 
 $(BUILD)/linux-amd64-musl/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile
 	scripts/deps cross
 	$(call golib,amd64,musl-gcc,)
 
 $(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
-	CGO_ENABLED=0 GOARCH=arm64 $(GOCMD) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+	CGO_ENABLED=0 GOARCH=arm64 $(GOCMD) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./scripts/keepalive
+
+$(BUILD)/linux-i386/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
+	CGO_ENABLED=0 GOARCH=386 $(GOCMD) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./scripts/keepalive
 
 # What test/portable_test.go runs them in: qemu-user for arm64, musl-gcc
 # drivers, and a Debian 11 root (debootstrap, root only; about a minute and
