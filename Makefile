@@ -32,8 +32,10 @@ OVERLAY := $(BUILD)/_overlay/overlay.json
 STRIPFLAGS := -s -w
 # The SONAME: the packages install the library as libkeepalive.so.1 with the
 # preload name libkeepalive.so beside it (scripts/package).
+# --hash-style=both: a .hash section beside .gnu.hash, as rpmlint asks of
+# every shared library (missing-hash-section).
 SONAME := libkeepalive.so.1
-LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-soname,$(SONAME)'
+LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-soname,$(SONAME) -Wl,--hash-style=both'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -180,9 +182,16 @@ INSTALLED := lib/libkeepalive.so:LIB bin/keepalive:BIN \
 PACKAGED_DOCS := share/doc/libkeepalive/README.md:README.md share/doc/libkeepalive/copyright:LICENSE
 paths = $(foreach f,$(1),$(word 1,$(subst :, ,$(f))))
 # The one substitution: what the man pages and the systemd examples name
-# (@LIBDIR@, @BINDIR@, @DATADIR@), for the tree that will be at PREFIX.
+# (@LIBDIR@, @BINDIR@, @DATADIR@, and @PRELOAD@, the LD_PRELOAD line's
+# path), for the tree that will be at PREFIX. The line is PREFIX/lib's file,
+# except in the packages: there it is PKG_PRELOAD, which the loader expands
+# ($LIB) to the library directory of each program's own architecture.
 TEMPLATES := scripts/man/% scripts/systemd/%
-dirs_sed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g'
+DOLLAR := $$
+PKG_PRELOAD := /usr/$(DOLLAR)LIB/libkeepalive.so
+preload_path = $(if $(filter /usr,$(1)),$(PKG_PRELOAD),$(1)/lib/libkeepalive.so)
+dirs_sed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' \
+	-e 's|@PRELOAD@|$(call preload_path,$(1))|g'
 # install_file ROOT PREFIX LIB BIN PATH SOURCE
 install_file = $(if $(filter LIB BIN,$(6)),install -m 0755 $(if $(filter LIB,$(6)),$(3),$(4)) $(1)/$(5),$(if \
 	$(filter $(TEMPLATES),$(6)),sed $(call dirs_sed,$(2)) $(6) > $(1)/$(5) && chmod 0644 $(1)/$(5),install -m 0644 $(6) $(1)/$(5)))
@@ -208,13 +217,23 @@ installed-files:
 	@printf 'package %s\n' $(call paths,$(PACKAGED_DOCS))
 
 # Release artifacts in build/dist: a tarball per build (one top directory,
-# laid out as under /usr/local), and a .deb and an .rpm per glibc
-# architecture (under /usr), each depending on glibc 2.17, the checked floor.
-# The man page and the examples name where the library will be.
+# laid out as under /usr/local), and per glibc architecture two .debs
+# (libkeepalive1, the library, and keepalive, the command) and an .rpm
+# (keepalive), each depending on glibc 2.17, the checked floor, with the
+# library where that distribution keeps it (scripts/package). The man pages
+# and the examples name where the library will be: the packages'
+# LD_PRELOAD=/usr/$LIB/libkeepalive.so line, the tarballs' /usr/local/lib.
+# The packages' metadata: MAINTAINER, HOMEPAGE, scripts/changelog.
 DIST := $(BUILD)/dist
-DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
-	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
-	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
+MAINTAINER ?= libkeepalive maintainers <libkeepalive@users.noreply.github.com>
+HOMEPAGE := https://github.com/libkeepalive/libkeepalive
+PKG_ARCHES := amd64 arm64 i386
+RPMARCH_amd64 := x86_64
+RPMARCH_arm64 := aarch64
+RPMARCH_i386 := i686
+DIST_FILES := $(foreach b,amd64 arm64 i386 amd64-musl,libkeepalive-$(VERSION)-linux-$(b).tar.gz) \
+	$(foreach a,$(PKG_ARCHES),libkeepalive1_$(VERSION)_$(a).deb keepalive_$(VERSION)_$(a).deb \
+	libkeepalive1-$(VERSION)-1.$(RPMARCH_$(a)).rpm keepalive-$(VERSION)-1.$(RPMARCH_$(a)).rpm)
 # stage DIR PREFIX LIB BIN: one build's installed tree, and its docs.
 define stage
 rm -rf $(1)
@@ -231,28 +250,30 @@ endef
 define packages
 $(call stage,$(DIST).tmp/$(1)/usr,/usr,$(2),$(3))
 gzip -9n $(addprefix $(DIST).tmp/$(1)/usr/,$(filter share/man/%,$(call paths,$(INSTALLED))))
-scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
-scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
 endef
 
-dist: $(LIB) $(BIN) $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+dist: $(LIB) $(BIN) $(CROSS_LIBS) $(CROSS_BINS)
 	@[ "$(ARCH)" = amd64 ] || { echo "dist: builds on amd64 only (this is $(ARCH)): the native build is the amd64 one"; exit 1; }
 	scripts/deps dist
 	rm -rf $(DIST) $(DIST).tmp
 	mkdir -p $(DIST) $(DIST).tmp
 	$(call tarball,linux-amd64,$(LIB),$(BIN))
 	$(call tarball,linux-arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	$(call tarball,linux-i386,$(BUILD)/linux-i386/libkeepalive.so,$(BUILD)/linux-i386/keepalive)
 	$(call tarball,linux-amd64-musl,$(BUILD)/linux-amd64-musl/libkeepalive.so,$(BIN))
 	$(call packages,amd64,$(LIB),$(BIN))
 	$(call packages,arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	$(call packages,i386,$(BUILD)/linux-i386/libkeepalive.so,$(BUILD)/linux-i386/keepalive)
 	rm -rf $(DIST).tmp
 	missing=; for f in $(DIST_FILES); do [ -s $(DIST)/$$f ] || missing="$$missing $$f"; done; \
 	[ -z "$$missing" ] || { echo "dist: not built:$$missing"; exit 1; }
 	ls -l $(DIST)
 
-# The native Debian package, made by dist, also where it always was.
+# The native Debian packages, made by dist, also where they always were.
 deb: dist
-	cp $(DIST)/libkeepalive_$(VERSION)_$(ARCH).deb $(BUILD)/
+	cp $(DIST)/libkeepalive1_$(VERSION)_$(ARCH).deb $(DIST)/keepalive_$(VERSION)_$(ARCH).deb $(BUILD)/
 
 clean:
 	rm -rf $(BUILD)
