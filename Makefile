@@ -120,16 +120,19 @@ $(BUILD)/linux-i386/keepalive: $(shell find scripts/keepalive shim -name "*.go")
 	CGO_ENABLED=0 GOARCH=386 $(GOCMD) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./scripts/keepalive
 
 # What test/portable_test.go runs them in: qemu-user for arm64, musl-gcc
-# drivers, and a Debian 11 root (debootstrap, root only; about a minute and
-# 250 MB, cached) for the amd64 library in real bullseye programs.
+# drivers, and Debian 11 roots (debootstrap, root only; about a minute and
+# 250 MB each, cached) for the amd64 and i386 libraries in real bullseye
+# programs (this machine runs 32-bit programs natively).
 BULLSEYE := build/bullseye
+BULLSEYE_I386 := build/bullseye-i386
 PORTABLE_ENV := KEEPALIVE_LIB_ARM64=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
+	KEEPALIVE_LIB_I386=$(CURDIR)/$(BUILD)/linux-i386/libkeepalive.so KEEPALIVE_BULLSEYE_I386=$(CURDIR)/$(BULLSEYE_I386) \
 	KEEPALIVE_LIB_MUSL=$(CURDIR)/$(BUILD)/linux-amd64-musl/libkeepalive.so \
 	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE) KEEPALIVE_DIST=$(CURDIR)/$(BUILD)/dist
-portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done
+portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done $(SYSROOT)/i386/.done
 	scripts/deps cross portable
-	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE); \
-	else echo "portable: not root, so no Debian 11 root: TestBullseye will be SKIPPED LOUDLY"; fi
+	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE) && scripts/sysroot --root $(BULLSEYE_I386) i386; \
+	else echo "portable: not root, so no Debian 11 roots: TestBullseye and TestI386 will be SKIPPED LOUDLY"; fi
 
 demo: deps $(LIB)
 	scripts/demo $(LIB)

@@ -296,17 +296,22 @@ func TestBullseye(t *testing.T) {
 	// The .deb installs on Debian 11, and its command finds the installed
 	// library by itself. Removed again, so the cached root stays as made.
 	t.Run("deb", func(t *testing.T) {
-		debs, _ := filepath.Glob(filepath.Join(portableEnv(t, "KEEPALIVE_DIST", "the .deb on Debian 11"), "*_amd64.deb"))
-		if len(debs) != 1 {
-			t.Fatalf("want one *_amd64.deb, have %v", debs)
+		dist := portableEnv(t, "KEEPALIVE_DIST", "the .debs on Debian 11")
+		var inside []string
+		for _, name := range []string{"libkeepalive1", "keepalive"} {
+			debs, _ := filepath.Glob(filepath.Join(dist, name+"_*_amd64.deb"))
+			if len(debs) != 1 {
+				t.Fatalf("want one %s_*_amd64.deb, have %v", name, debs)
+			}
+			data, err := os.ReadFile(debs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(copies, name+".deb"), data, 0o644)
+			inside = append(inside, in(name+".deb"))
 		}
-		data, err := os.ReadFile(debs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(copies, "libkeepalive.deb"), data, 0o644)
-		t.Cleanup(func() { b.run(t, "", nil, "dpkg", "--purge", "libkeepalive") })
-		if r := b.run(t, "", nil, "dpkg", "-i", in("libkeepalive.deb")); r.status != 0 {
+		t.Cleanup(func() { b.run(t, "", nil, "dpkg", "--purge", "keepalive", "libkeepalive1") })
+		if r := b.run(t, "", nil, append([]string{"dpkg", "-i"}, inside...)...); r.status != 0 {
 			t.Fatalf("dpkg -i on Debian 11:\n%s", r)
 		}
 		r := b.run(t, "", nil, "/usr/bin/keepalive", "--idle", "10", "--interval", "5", "--count", "3", "--user-timeout", "3",
