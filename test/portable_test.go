@@ -7,7 +7,9 @@ package test
 //
 //	KEEPALIVE_LIB_ARM64  build/linux-arm64/libkeepalive.so
 //	KEEPALIVE_LIB_MUSL   build/linux-amd64-musl/libkeepalive.so
-//	KEEPALIVE_SYSROOT    build/sysroot (amd64/ and arm64/, scripts/sysroot)
+//	KEEPALIVE_LIB_I386   build/linux-i386/libkeepalive.so
+//	KEEPALIVE_BULLSEYE_I386 build/bullseye-i386 (scripts/sysroot --root DIR i386)
+//	KEEPALIVE_SYSROOT    build/sysroot (amd64/, arm64/ and i386/, scripts/sysroot)
 //	KEEPALIVE_BULLSEYE   build/bullseye (scripts/sysroot --root)
 
 import (
@@ -108,8 +110,11 @@ func compile(t *testing.T, cc []string, args ...string) {
 // as the Makefile builds the library.
 func sysrootCC(root, arch string) []string {
 	triplet, gcc := "x86_64-linux-gnu", "gcc"
-	if arch == "arm64" {
+	switch arch {
+	case "arm64":
 		triplet, gcc = "aarch64-linux-gnu", "aarch64-linux-gnu-gcc"
+	case "i386":
+		triplet, gcc = "i386-linux-gnu", "i686-linux-gnu-gcc"
 	}
 	sr := filepath.Join(root, arch)
 	return []string{gcc, "--sysroot=" + sr, "-L" + sr + "/usr/lib/" + triplet, "-L" + sr + "/lib/" + triplet}
@@ -138,11 +143,14 @@ func TestGlibcFloor(t *testing.T) {
 		t.Fatalf("control: %s, built against the sysroot, needs %v (%v)", old, bad, err)
 	}
 
-	for _, arch := range []string{"amd64", "arm64"} {
+	for _, arch := range []string{"amd64", "arm64", "i386"} {
 		t.Run(arch, func(t *testing.T) {
 			path := lib
-			if arch == "arm64" {
+			switch arch {
+			case "arm64":
 				path = portableEnv(t, "KEEPALIVE_LIB_ARM64", "the arm64 library's floor")
+			case "i386":
+				path = portableEnv(t, "KEEPALIVE_LIB_I386", "the i386 library's floor")
 			}
 			bad, err := tooNew(path)
 			if err != nil {
