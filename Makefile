@@ -193,16 +193,18 @@ TEMPLATES := scripts/man/% scripts/systemd/%
 DOLLAR := $$
 PKG_PRELOAD := /usr/$(DOLLAR)LIB/libkeepalive.so
 preload_path = $(if $(filter /usr,$(1)),$(PKG_PRELOAD),$(1)/lib/libkeepalive.so)
+# dirs_sed PREFIX [PRELOAD]: PRELOAD, when given, is the line's path.
 dirs_sed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' \
-	-e 's|@PRELOAD@|$(call preload_path,$(1))|g'
-# install_file ROOT PREFIX LIB BIN PATH SOURCE
+	-e 's|@PRELOAD@|$(or $(2),$(call preload_path,$(1)))|g'
+# install_file ROOT PREFIX LIB BIN PATH SOURCE [PRELOAD]
 install_file = $(if $(filter LIB BIN,$(6)),install -m 0755 $(if $(filter LIB,$(6)),$(3),$(4)) $(1)/$(5),$(if \
-	$(filter $(TEMPLATES),$(6)),sed $(call dirs_sed,$(2)) $(6) > $(1)/$(5) && chmod 0644 $(1)/$(5),install -m 0644 $(6) $(1)/$(5)))
-# install_tree ROOT PREFIX LIB BIN FILES: FILES (PATH:SOURCE) into ROOT, the
-# tree that will be at PREFIX, with the library LIB and the command BIN.
+	$(filter $(TEMPLATES),$(6)),sed $(call dirs_sed,$(2),$(7)) $(6) > $(1)/$(5) && chmod 0644 $(1)/$(5),install -m 0644 $(6) $(1)/$(5)))
+# install_tree ROOT PREFIX LIB BIN FILES [PRELOAD]: FILES (PATH:SOURCE) into
+# ROOT, the tree that will be at PREFIX, with the library LIB and the
+# command BIN (and PRELOAD the line's path, when it is not the prefix's).
 define install_tree
 install -d $(sort $(patsubst %/,$(1)/%,$(dir $(call paths,$(5)))))
-$(foreach f,$(5),$(call install_file,$(1),$(2),$(3),$(4),$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))
+$(foreach f,$(5),$(call install_file,$(1),$(2),$(3),$(4),$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))),$(6))
 )
 endef
 
@@ -237,10 +239,10 @@ RPMARCH_i386 := i686
 DIST_FILES := $(foreach b,amd64 arm64 i386 amd64-musl,libkeepalive-$(VERSION)-linux-$(b).tar.gz) \
 	$(foreach a,$(PKG_ARCHES),libkeepalive1_$(VERSION)_$(a).deb keepalive_$(VERSION)_$(a).deb \
 	libkeepalive1-$(VERSION)-1.$(RPMARCH_$(a)).rpm keepalive-$(VERSION)-1.$(RPMARCH_$(a)).rpm)
-# stage DIR PREFIX LIB BIN: one build's installed tree, and its docs.
+# stage DIR PREFIX LIB BIN [PRELOAD]: one build's installed tree, and its docs.
 define stage
 rm -rf $(1)
-$(call install_tree,$(1),$(2),$(3),$(4),$(INSTALLED) $(PACKAGED_DOCS))
+$(call install_tree,$(1),$(2),$(3),$(4),$(INSTALLED) $(PACKAGED_DOCS),$(5))
 endef
 # tarball NAME LIB BIN
 define tarball
@@ -257,7 +259,19 @@ MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package deb $(1) $(DIS
 MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
 endef
 
-dist: $(LIB) $(BIN) $(CROSS_LIBS) $(CROSS_BINS)
+# The .apk for Alpine (musl, x86_64) is made by nfpm, a build tool only:
+# pinned, built once into build/ from the Go module proxy, never part of
+# what ships (README, "Dependencies").
+NFPM_VERSION := v2.45.2
+NFPM := $(BUILD)/tools/nfpm-$(NFPM_VERSION)
+$(NFPM): $(GOSTAMP)
+	@mkdir -p $(@D)
+	rm -rf $(@D)/bin.tmp
+	GOBIN=$(CURDIR)/$(@D)/bin.tmp $(GOCMD) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(@D)/bin.tmp/nfpm $@ && rm -rf $(@D)/bin.tmp
+DIST_FILES += libkeepalive-$(VERSION)-r0.x86_64.apk libkeepalive-doc-$(VERSION)-r0.x86_64.apk
+
+dist: $(LIB) $(BIN) $(CROSS_LIBS) $(CROSS_BINS) $(NFPM)
 	@[ "$(ARCH)" = amd64 ] || { echo "dist: builds on amd64 only (this is $(ARCH)): the native build is the amd64 one"; exit 1; }
 	scripts/deps dist
 	rm -rf $(DIST) $(DIST).tmp
@@ -269,6 +283,9 @@ dist: $(LIB) $(BIN) $(CROSS_LIBS) $(CROSS_BINS)
 	$(call packages,amd64,$(LIB),$(BIN))
 	$(call packages,arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
 	$(call packages,i386,$(BUILD)/linux-i386/libkeepalive.so,$(BUILD)/linux-i386/keepalive)
+	$(call stage,$(DIST).tmp/musl/usr,/usr,$(BUILD)/linux-amd64-musl/libkeepalive.so,$(BIN),/usr/lib/libkeepalive.so)
+	gzip -9n $(addprefix $(DIST).tmp/musl/usr/,$(filter share/man/%,$(call paths,$(INSTALLED))))
+	NFPM=$(CURDIR)/$(NFPM) MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package apk amd64 $(DIST).tmp/musl $(DIST) $(VERSION)
 	rm -rf $(DIST).tmp
 	missing=; for f in $(DIST_FILES); do [ -s $(DIST)/$$f ] || missing="$$missing $$f"; done; \
 	[ -z "$$missing" ] || { echo "dist: not built:$$missing"; exit 1; }

@@ -4,7 +4,9 @@ package test
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -17,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The release artifacts of `make dist` (KEEPALIVE_DIST): one of each, for
@@ -419,4 +422,156 @@ func TestDebianPackage(t *testing.T) {
 			t.Errorf("the packages hold %s, which the Makefile's list of installed files does not name", f[len(f)-1])
 		}
 	}
+}
+
+// apkSegment is one gzip stream of an .apk: its bytes, and its tar entries.
+type apkSegment struct {
+	raw   []byte
+	files map[string]*tar.Header
+	data  map[string][]byte
+}
+
+// readApk splits an .apk into its gzip streams (control, then data; apk
+// checks the data stream against the control's datahash).
+func readApk(t *testing.T, path string) []apkSegment {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bytes.NewReader(raw)
+	var segs []apkSegment
+	for r.Len() > 0 {
+		start := len(raw) - r.Len()
+		zr, err := gzip.NewReader(r) // a bytes.Reader: read exactly to each stream's end
+		if err != nil {
+			t.Fatalf("%s: stream %d: %v", path, len(segs), err)
+		}
+		zr.Multistream(false)
+		body, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: stream %d: %v", path, len(segs), err)
+		}
+		seg := apkSegment{raw: raw[start : len(raw)-r.Len()], files: map[string]*tar.Header{}, data: map[string][]byte{}}
+		tr := tar.NewReader(bytes.NewReader(body))
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break // each stream but the last ends without the end-of-archive blocks
+			}
+			seg.files[h.Name] = h
+			seg.data[h.Name], _ = io.ReadAll(tr)
+		}
+		segs = append(segs, seg)
+	}
+	return segs
+}
+
+// The .apk for Alpine: libkeepalive (the musl library in /usr/lib, where
+// musl's loader takes the line as written, and the command) and
+// libkeepalive-doc, each a control stream whose .PKGINFO is one key = value
+// a line and whose datahash is the data stream's; the library out of the
+// package configures a musl program's sockets (the control: the same
+// program without it). No Alpine system or apk tool runs here.
+func TestApk(t *testing.T) {
+	dist := portableEnv(t, "KEEPALIVE_DIST", "the .apk")
+	pkgs := map[string]string{}
+	for _, name := range []string{"libkeepalive", "libkeepalive-doc"} {
+		m, _ := filepath.Glob(filepath.Join(dist, name+"-[0-9]*-r0.x86_64.apk"))
+		if len(m) != 1 {
+			t.Fatalf("%s-VERSION-r0.x86_64.apk in %s: %v", name, dist, m)
+		}
+		pkgs[name] = m[0]
+	}
+	root := t.TempDir()
+	for name, path := range pkgs {
+		segs := readApk(t, path)
+		if len(segs) != 2 || segs[0].files[".PKGINFO"] == nil {
+			t.Fatalf("%s: %d streams, want control (.PKGINFO) and data", path, len(segs))
+		}
+		info := map[string][]string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(segs[0].data[".PKGINFO"])), "\n") {
+			k, v, ok := strings.Cut(l, " = ")
+			if !ok || strings.HasPrefix(l, " ") {
+				t.Errorf("%s: .PKGINFO line %q is not key = value", name, l)
+				continue
+			}
+			info[k] = append(info[k], v)
+		}
+		h := sha256.Sum256(segs[1].raw)
+		want := map[string]string{"pkgname": name, "pkgver": version(t) + "-r0", "arch": "x86_64", "license": "MIT",
+			"datahash": hex.EncodeToString(h[:])}
+		if name == "libkeepalive" {
+			want["depend"] = "so:libc.musl-x86_64.so.1"
+			want["provides"] = "so:libkeepalive.so.1=1"
+		}
+		for k, v := range want {
+			if !slices.Contains(info[k], v) {
+				t.Errorf("%s: .PKGINFO %s = %v, want %s", name, k, info[k], v)
+			}
+		}
+		for f, hdr := range segs[1].files {
+			target := filepath.Join(root, f)
+			switch hdr.Typeflag {
+			case tar.TypeDir:
+				os.MkdirAll(target, 0o755)
+			case tar.TypeSymlink:
+				os.MkdirAll(filepath.Dir(target), 0o755)
+				os.Symlink(hdr.Linkname, target)
+			case tar.TypeReg:
+				os.MkdirAll(filepath.Dir(target), 0o755)
+				os.WriteFile(target, segs[1].data[f], os.FileMode(hdr.Mode)&0o777)
+			}
+		}
+	}
+	// The one list, with the library at its SONAME and the license where
+	// Alpine keeps it.
+	for _, f := range installedFiles(t, "usr", true, true) {
+		switch f {
+		case "usr/lib/libkeepalive.so":
+			if l, err := os.Readlink(filepath.Join(root, f)); err != nil || l != "libkeepalive.so.1" {
+				t.Errorf("%s: want a link to libkeepalive.so.1, have %q (%v)", f, l, err)
+			}
+			f = "usr/lib/libkeepalive.so.1"
+		case "usr/share/doc/libkeepalive/copyright":
+			f = "usr/share/licenses/libkeepalive/LICENSE"
+		}
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("the .apk lacks %s", f)
+		}
+	}
+	e, err := elf.Open(filepath.Join(root, "usr/lib/libkeepalive.so.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	soname, _ := e.DynString(elf.DT_SONAME)
+	libs, _ := e.ImportedLibraries()
+	e.Close()
+	if len(soname) != 1 || soname[0] != "libkeepalive.so.1" || !slices.Contains(libs, "libc.so") {
+		t.Errorf("the .apk's library: SONAME %v, needs %v; want libkeepalive.so.1 and musl's libc.so", soname, libs)
+	}
+	man := output(t, "zcat", filepath.Join(root, "usr/share/man/man8/libkeepalive.8.gz"))
+	systemd, _ := os.ReadFile(filepath.Join(root, "usr/share/libkeepalive/systemd-keepalive.conf"))
+	if !strings.Contains(man, "LD_PRELOAD='/usr/lib/libkeepalive.so'") || !strings.Contains(string(systemd), "LD_PRELOAD=/usr/lib/libkeepalive.so\n") {
+		t.Errorf("the .apk's man page or systemd example does not name /usr/lib/libkeepalive.so (musl does not expand $LIB)")
+	}
+	need(t, "musl-gcc")
+	drv := filepath.Join(t.TempDir(), "sockets")
+	compile(t, []string{"musl-gcc"}, "-o", drv, "c/sockets.c")
+	run := func(preload string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, drv)
+		cmd.Env = append(baseEnv(), tuned...)
+		if preload != "" {
+			cmd.Env = append(cmd.Env, "LD_PRELOAD="+preload)
+		}
+		return finish(t, cmd, ctx)
+	}
+	control := run("")
+	passed(t, "musl sockets control", control)
+	wantUntouched(t, "inet_stream", line(control.stdout, "inet_stream"))
+	r := run(filepath.Join(root, "usr/lib/libkeepalive.so"))
+	passed(t, "musl sockets under the .apk's library", r)
+	wantTuned(t, "inet_stream", line(r.stdout, "inet_stream"), "3000")
 }
