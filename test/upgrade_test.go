@@ -202,18 +202,21 @@ func TestUpgradeDeb(t *testing.T) {
 	})
 
 	t.Run("remove", func(t *testing.T) {
-		s.sh(t, "echo '"+libLine+"' >> /etc/ld.so.preload")
+		// Four entries: 1.0.0's path, the $LIB line, the bare name, and
+		// another library (harmless to preload), which must stay.
+		const other = "/lib/x86_64-linux-gnu/libdl.so.2"
+		s.sh(t, "echo '"+libLine+" libkeepalive.so' >> /etc/ld.so.preload && echo "+other+" >> /etc/ld.so.preload")
 		s.sh(t, "dpkg -r keepalive")
 		preload := s.sh(t, "cat /etc/ld.so.preload")
-		if strings.Contains(preload, oldLine) || !strings.Contains(preload, libLine) {
-			t.Errorf("keepalive removed (and with it %s): /etc/ld.so.preload should keep only %s:\n%s", oldLine, libLine, preload)
+		if want := libLine + "\nlibkeepalive.so\n" + other + "\n"; preload != want {
+			t.Errorf("keepalive removed (and with it %s): /etc/ld.so.preload\n%s\nwant\n%s", oldLine, preload, want)
 		}
 		if got, stderr := s.probe(t, ""); got != "1 61" || stderr != "" {
 			t.Errorf("keepalive removed, libkeepalive1 kept: %q %q", got, stderr)
 		}
 		s.sh(t, "dpkg -r libkeepalive1")
-		if preload := s.sh(t, "cat /etc/ld.so.preload"); strings.Contains(preload, "libkeepalive") {
-			t.Errorf("both removed: /etc/ld.so.preload still names the library:\n%s", preload)
+		if preload := s.sh(t, "cat /etc/ld.so.preload"); preload != other+"\n" {
+			t.Errorf("both removed: /etc/ld.so.preload should hold only %s:\n%s", other, preload)
 		}
 		if r := s.run(t, nil, "/bin/true"); r.status != 0 || r.stderr != "" {
 			t.Errorf("both removed: /bin/true:\n%s", r)
@@ -310,7 +313,9 @@ func TestSetuidPreload(t *testing.T) {
 	}
 	s.sh(t, "chmod u+s /usr/lib/x86_64-linux-gnu/libkeepalive.so.1")
 	wantTuned(t, "setuid, the library set-user-ID, LD_PRELOAD=libkeepalive.so", asNobody(t, "/tmp/pkgs/sockets-suid", "libkeepalive.so"), "3000")
-	if got := asNobody(t, "/tmp/pkgs/sockets-suid", libLine); got["ka"] != "0" {
-		t.Errorf("setuid, LD_PRELOAD=%s (a slash): keepalive on (%v); glibc ignores such entries in setuid programs", libLine, got)
+	for _, line := range []string{libLine, "/usr/lib/x86_64-linux-gnu/libkeepalive.so"} {
+		if got := asNobody(t, "/tmp/pkgs/sockets-suid", line); got["ka"] != "0" {
+			t.Errorf("setuid, the library set-user-ID, LD_PRELOAD=%s (a slash): keepalive on (%v); glibc ignores such entries in setuid programs", line, got)
+		}
 	}
 }
