@@ -253,6 +253,19 @@ func (u unpreloadable) Error() string {
 		"copy or link the library to a path without them and give that with --lib", u.what, shim.Quote(u.path))
 }
 
+// libDirs: what glibc's loader reads $LIB as, by architecture, on Debian
+// (multiarch) and on RPM systems, where the packages put the library.
+var libDirs = map[string][]string{
+	"amd64": {"lib/x86_64-linux-gnu", "lib64"},
+	"arm64": {"lib/aarch64-linux-gnu", "lib64"},
+	"386":   {"lib/i386-linux-gnu"},
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func searchLib(flagLib string) (string, error) {
 	if flagLib != "" {
 		abs, err := filepath.Abs(flagLib)
@@ -272,14 +285,21 @@ func searchLib(flagLib string) (string, error) {
 		return "", fmt.Errorf("cannot find this command's own path (%v): give --lib", err)
 	}
 	dir := filepath.Dir(exe)
-	candidates := []string{
-		filepath.Join(dir, "libkeepalive.so"),
-		filepath.Join(dir, "..", "lib", "libkeepalive.so"),
+	if _, err := os.Stat(filepath.Join(dir, "libkeepalive.so")); err == nil {
+		return filepath.Join(dir, "libkeepalive.so"), nil
 	}
-	for _, c := range candidates {
-		if _, err := os.Stat(c); err == nil {
-			return filepath.Clean(c), nil
+	// A package puts the library where its distribution keeps this
+	// architecture's libraries; then the line is the one that serves every
+	// architecture: glibc's loader reads $LIB as the program's own library
+	// directory (so a 32-bit program gets the 32-bit library).
+	prefix := filepath.Clean(filepath.Join(dir, ".."))
+	for _, d := range libDirs[runtime.GOARCH] {
+		if _, err := os.Stat(filepath.Join(prefix, d, "libkeepalive.so")); err == nil {
+			return prefix + "/$LIB/libkeepalive.so", nil
 		}
+	}
+	if c := filepath.Join(prefix, "lib", "libkeepalive.so"); fileExists(c) {
+		return c, nil
 	}
 	return "", fmt.Errorf("no libkeepalive.so in %s or %s: give --lib", dir, filepath.Clean(filepath.Join(dir, "..", "lib")))
 }

@@ -65,7 +65,7 @@ func Probe() error {
 // EnsureBpffs mounts bpffs at dir unless one is there.
 func EnsureBpffs(dir string) error {
 	var sfs unix.Statfs_t
-	if err := unix.Statfs(dir, &sfs); err == nil && sfs.Type == bpfFsMagic {
+	if err := unix.Statfs(dir, &sfs); err == nil && uint32(sfs.Type) == bpfFsMagic {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -87,7 +87,7 @@ func withinBpffs(dir string) (bool, string) {
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(d, &sfs); err == nil {
-			return sfs.Type == bpfFsMagic, rest
+			return uint32(sfs.Type) == bpfFsMagic, rest
 		}
 		if d == "/" || d == "." {
 			return false, rest
