@@ -177,12 +177,16 @@ bench: deps $(LIB) $(BIN) $(OVERLAY)
 # for the build's library and command. The one list: install, uninstall,
 # the release artifacts (which add PACKAGED_DOCS) and the tests (through
 # `make -s installed-files`) all read it.
-CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf keepalive-load@.service keepalive-cgroup@.service \
-	keepalive-metrics.service keepalive-metrics.timer
+# Drop-ins are examples to copy (they name a service of the operator's);
+# whole units go where systemd finds them (PREFIX/lib/systemd/system, which
+# systemd reads for /usr and /usr/local alike), disabled until enabled.
+CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf
+SYSTEMD_UNITS := keepalive-load@.service keepalive-cgroup@.service keepalive-metrics.service keepalive-metrics.timer
 INSTALLED := lib/libkeepalive.so:LIB bin/keepalive:BIN \
 	share/man/man1/keepalive.1:scripts/man/keepalive.1 share/man/man8/libkeepalive.8:scripts/man/libkeepalive.8 \
 	share/libkeepalive/systemd-keepalive.conf:scripts/systemd/keepalive.conf \
 	$(foreach f,$(CGROUP_UNITS),share/libkeepalive/systemd-$(f):scripts/systemd/$(f)) \
+	$(foreach f,$(SYSTEMD_UNITS),lib/systemd/system/$(f):scripts/systemd/$(f)) \
 	share/libkeepalive/keepalive.conf.example:scripts/keepalive.conf.example
 PACKAGED_DOCS := share/doc/libkeepalive/README.md:README.md share/doc/libkeepalive/copyright:LICENSE
 paths = $(foreach f,$(1),$(word 1,$(subst :, ,$(f))))
