@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 	"github.com/libkeepalive/libkeepalive/shim"
@@ -55,6 +56,31 @@ func readCgroupFile(path string, named bool) cgroupFile {
 			"of the cgroup gets the settings", where(shim.ExcludeVar), shim.ExcludeVar))
 	}
 	return cf
+}
+
+// cgroupFileFor is the file an attach or load reads: --config FILE when
+// given, or the library's own /etc/keepalive.conf when nothing else says
+// what to apply (bare), so that a host has one policy for both modes;
+// none otherwise. ok is false when the file refuses the attach (each
+// reason already said); its notes are said too.
+func cgroupFileFor(given bool, path string, bare bool, stderr io.Writer) (file *cgroupFile, ok bool) {
+	if !given && !bare {
+		return nil, true
+	}
+	if !given {
+		path = shim.DefaultFile
+	}
+	cf := readCgroupFile(path, given)
+	for _, l := range cf.refused {
+		fmt.Fprintln(stderr, l)
+	}
+	if len(cf.refused) > 0 {
+		return nil, false
+	}
+	for _, l := range cf.notes {
+		fmt.Fprintln(stderr, l)
+	}
+	return &cf, true
 }
 
 // settingsOf turns checked variables into the programs' settings.

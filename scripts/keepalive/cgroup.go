@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,16 +100,6 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// settingsFromFlags checks each option given with the library's rules and
-// messages; ok is false when one is bad (each bad one already reported).
-func settingsFromFlags(values []*string, set map[string]bool, force bool, stderr io.Writer) (s sockops.Settings, ok bool) {
-	env, ok := checkOptions(values, set, stderr)
-	if !ok {
-		return s, false
-	}
-	return settingsOf(env, force), true
-}
-
 func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -135,42 +126,21 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, nothing)
 		return 2
 	}
-	// The file: --config FILE, or the library's own /etc/keepalive.conf
-	// when nothing else says what to apply (no setting flag, no --force),
-	// so that a host has one policy for both modes; flags override it.
-	var file *cgroupFile
 	if set["config"] && *config == "" {
 		fmt.Fprintf(stderr, "keepalive: --config needs a FILE\n%s\n", nothing)
 		return 2
 	}
-	if set["config"] || len(flagEnv) == 0 && !*force {
-		path := *config
-		if path == "" {
-			path = shim.DefaultFile
-		}
-		cf := readCgroupFile(path, set["config"])
-		if len(cf.refused) > 0 {
-			for _, l := range cf.refused {
-				fmt.Fprintln(stderr, l)
-			}
-			fmt.Fprintf(stderr, "%s: the cgroup mode applies a configuration file whole or not at all\n", nothing)
-			return 2
-		}
-		for _, l := range cf.notes {
-			fmt.Fprintln(stderr, l)
-		}
-		file = &cf
+	file, ok := cgroupFileFor(set["config"], *config, len(flagEnv) == 0 && !*force, stderr)
+	if !ok {
+		fmt.Fprintf(stderr, "%s: the cgroup mode applies a configuration file whole or not at all\n", nothing)
+		return 2
 	}
 	env := map[string]string{}
 	if file != nil {
-		for k, v := range file.env {
-			env[k] = v
-		}
+		maps.Copy(env, file.env)
 		*force = *force || file.force
 	}
-	for k, v := range flagEnv {
-		env[k] = v
-	}
+	maps.Copy(env, flagEnv)
 	s := settingsOf(env, *force)
 	if len(pos) != 1 {
 		what := "CGROUP (a cgroup v2 directory or a systemd unit)"
