@@ -30,11 +30,16 @@ OVERLAY := $(BUILD)/_overlay/overlay.json
 # STRIPFLAGS: no symbol table or DWARF in what ships; test/ builds the
 # library with STRIPFLAGS= to read its symbols (TestLibraryHoldsNoTestCode).
 STRIPFLAGS := -s -w
-LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map'
+# The SONAME: the packages install the library as libkeepalive.so.1 with the
+# preload name libkeepalive.so beside it (scripts/package).
+# --hash-style=both: a .hash section beside .gnu.hash, as rpmlint asks of
+# every shared library (missing-hash-section).
+SONAME := libkeepalive.so.1
+LDFLAGS := $(STRIPFLAGS) -extldflags '-Wl,--version-script=$(CURDIR)/preload/exports.map -Wl,-soname,$(SONAME) -Wl,--hash-style=both'
 BIN := $(BUILD)/keepalive
 PREFIX ?= /usr/local
 DESTDIR ?=
-VERSION := 1.0.0
+VERSION := 1.1.0
 ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
@@ -73,7 +78,10 @@ $(OVERLAY): scripts/gen-overlay $(GOSTAMP) $(GOROOT)/VERSION
 SYSROOT := build/sysroot
 TRIPLET_amd64 := x86_64-linux-gnu
 TRIPLET_arm64 := aarch64-linux-gnu
-glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(TRIPLET_$(1))-gcc) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
+TRIPLET_i386 := i386-linux-gnu
+# The cross compiler's name, where it is not the triplet's.
+GCC_i386 := i686-linux-gnu-gcc
+glibc_cc = $(if $(filter $(1),$(ARCH)),gcc,$(or $(GCC_$(1)),$(TRIPLET_$(1))-gcc)) --sysroot=$(CURDIR)/$(SYSROOT)/$(1) \
 	-L$(CURDIR)/$(SYSROOT)/$(1)/usr/lib/$(TRIPLET_$(1)) -L$(CURDIR)/$(SYSROOT)/$(1)/lib/$(TRIPLET_$(1))
 # golib GOARCH CC CGO_LDFLAGS: the library's one recipe, for every target.
 golib = CGO_ENABLED=1 GOARCH=$(1) CC="$(2)" CGO_LDFLAGS="-O2 -g $(3)" $(GOCMD) build -trimpath -buildmode=c-shared \
@@ -86,33 +94,45 @@ $(SYSROOT)/%/.done:
 $(LIB): $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/$(ARCH)/.done
 	$(call golib,$(ARCH),$(call glibc_cc,$(ARCH)),-ldl)
 
-# The other builds: arm64 (cross-compiled, same sysroot floor) and amd64 on
-# musl (Alpine). The command is static (no cgo), so GOARCH alone ports it.
-CROSS_LIBS := $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-amd64-musl/libkeepalive.so
-cross: $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+# The other builds: arm64 and i386 (cross-compiled, same sysroot floor) and
+# amd64 on musl (Alpine). The command is static (no cgo), so GOARCH alone
+# ports it.
+CROSS_LIBS := $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-i386/libkeepalive.so $(BUILD)/linux-amd64-musl/libkeepalive.so
+CROSS_BINS := $(BUILD)/linux-arm64/keepalive $(BUILD)/linux-i386/keepalive
+cross: $(CROSS_LIBS) $(CROSS_BINS)
 
 $(BUILD)/linux-arm64/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/arm64/.done
 	scripts/deps cross
 	$(call golib,arm64,$(call glibc_cc,arm64),-ldl)
+
+$(BUILD)/linux-i386/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile $(SYSROOT)/i386/.done
+	scripts/deps cross
+	$(call golib,386,$(call glibc_cc,i386),-ldl)
 
 $(BUILD)/linux-amd64-musl/libkeepalive.so: $(SOURCES) $(OVERLAY) Makefile
 	scripts/deps cross
 	$(call golib,amd64,musl-gcc,)
 
 $(BUILD)/linux-arm64/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
-	CGO_ENABLED=0 GOARCH=arm64 $(GOCMD) build -trimpath -ldflags "-s -w" -o $@ ./scripts/keepalive
+	CGO_ENABLED=0 GOARCH=arm64 $(GOCMD) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./scripts/keepalive
+
+$(BUILD)/linux-i386/keepalive: $(shell find scripts/keepalive shim -name "*.go") go.mod go.sum $(GOSTAMP) $(GOROOT)/VERSION
+	CGO_ENABLED=0 GOARCH=386 $(GOCMD) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./scripts/keepalive
 
 # What test/portable_test.go runs them in: qemu-user for arm64, musl-gcc
-# drivers, and a Debian 11 root (debootstrap, root only; about a minute and
-# 250 MB, cached) for the amd64 library in real bullseye programs.
+# drivers, and Debian 11 roots (debootstrap, root only; about a minute and
+# 250 MB each, cached) for the amd64 and i386 libraries in real bullseye
+# programs (this machine runs 32-bit programs natively).
 BULLSEYE := build/bullseye
+BULLSEYE_I386 := build/bullseye-i386
 PORTABLE_ENV := KEEPALIVE_LIB_ARM64=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
+	KEEPALIVE_LIB_I386=$(CURDIR)/$(BUILD)/linux-i386/libkeepalive.so KEEPALIVE_BULLSEYE_I386=$(CURDIR)/$(BULLSEYE_I386) \
 	KEEPALIVE_LIB_MUSL=$(CURDIR)/$(BUILD)/linux-amd64-musl/libkeepalive.so \
 	KEEPALIVE_SYSROOT=$(CURDIR)/$(SYSROOT) KEEPALIVE_BULLSEYE=$(CURDIR)/$(BULLSEYE) KEEPALIVE_DIST=$(CURDIR)/$(BUILD)/dist
-portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done
+portable: $(CROSS_LIBS) $(SYSROOT)/amd64/.done $(SYSROOT)/i386/.done
 	scripts/deps cross portable
-	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE); \
-	else echo "portable: not root, so no Debian 11 root: TestBullseye will be SKIPPED LOUDLY"; fi
+	if [ "$$(id -u)" = 0 ]; then scripts/sysroot --root $(BULLSEYE) && scripts/sysroot --root $(BULLSEYE_I386) i386; \
+	else echo "portable: not root, so no Debian 11 roots: TestBullseye and TestI386 will be SKIPPED LOUDLY"; fi
 
 demo: deps $(LIB)
 	scripts/demo $(LIB)
@@ -121,6 +141,7 @@ deps:
 	scripts/deps
 
 test: deps $(LIB) $(BIN) portable dist
+	scripts/deps metrics
 	$(GOCMD) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
@@ -168,26 +189,40 @@ bench: deps $(LIB) $(BIN) $(OVERLAY)
 # for the build's library and command. The one list: install, uninstall,
 # the release artifacts (which add PACKAGED_DOCS) and the tests (through
 # `make -s installed-files`) all read it.
-CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf keepalive-load@.service
+# Drop-ins are examples to copy (they name a service of the operator's);
+# whole units go where systemd finds them (PREFIX/lib/systemd/system, which
+# systemd reads for /usr and /usr/local alike), disabled until enabled.
+CGROUP_UNITS := keepalive-cgroup.conf keepalive-bpfprogram.conf
+SYSTEMD_UNITS := keepalive-load@.service keepalive-cgroup@.service keepalive-metrics.service keepalive-metrics.timer
 INSTALLED := lib/libkeepalive.so:LIB bin/keepalive:BIN \
 	share/man/man1/keepalive.1:scripts/man/keepalive.1 share/man/man8/libkeepalive.8:scripts/man/libkeepalive.8 \
 	share/libkeepalive/systemd-keepalive.conf:scripts/systemd/keepalive.conf \
 	$(foreach f,$(CGROUP_UNITS),share/libkeepalive/systemd-$(f):scripts/systemd/$(f)) \
+	$(foreach f,$(SYSTEMD_UNITS),lib/systemd/system/$(f):scripts/systemd/$(f)) \
 	share/libkeepalive/keepalive.conf.example:scripts/keepalive.conf.example
 PACKAGED_DOCS := share/doc/libkeepalive/README.md:README.md share/doc/libkeepalive/copyright:LICENSE
 paths = $(foreach f,$(1),$(word 1,$(subst :, ,$(f))))
 # The one substitution: what the man pages and the systemd examples name
-# (@LIBDIR@, @BINDIR@, @DATADIR@), for the tree that will be at PREFIX.
+# (@LIBDIR@, @BINDIR@, @DATADIR@, and @PRELOAD@, the LD_PRELOAD line's
+# path), for the tree that will be at PREFIX. The line is PREFIX/lib's file,
+# except in the packages: there it is PKG_PRELOAD, which the loader expands
+# ($LIB) to the library directory of each program's own architecture.
 TEMPLATES := scripts/man/% scripts/systemd/%
-dirs_sed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g'
-# install_file ROOT PREFIX LIB BIN PATH SOURCE
+DOLLAR := $$
+PKG_PRELOAD := /usr/$(DOLLAR)LIB/libkeepalive.so
+preload_path = $(if $(filter /usr,$(1)),$(PKG_PRELOAD),$(1)/lib/libkeepalive.so)
+# dirs_sed PREFIX [PRELOAD]: PRELOAD, when given, is the line's path.
+dirs_sed = -e 's|@LIBDIR@|$(1)/lib|g' -e 's|@BINDIR@|$(1)/bin|g' -e 's|@DATADIR@|$(1)/share/libkeepalive|g' \
+	-e 's|@PRELOAD@|$(or $(2),$(call preload_path,$(1)))|g'
+# install_file ROOT PREFIX LIB BIN PATH SOURCE [PRELOAD]
 install_file = $(if $(filter LIB BIN,$(6)),install -m 0755 $(if $(filter LIB,$(6)),$(3),$(4)) $(1)/$(5),$(if \
-	$(filter $(TEMPLATES),$(6)),sed $(call dirs_sed,$(2)) $(6) > $(1)/$(5) && chmod 0644 $(1)/$(5),install -m 0644 $(6) $(1)/$(5)))
-# install_tree ROOT PREFIX LIB BIN FILES: FILES (PATH:SOURCE) into ROOT, the
-# tree that will be at PREFIX, with the library LIB and the command BIN.
+	$(filter $(TEMPLATES),$(6)),sed $(call dirs_sed,$(2),$(7)) $(6) > $(1)/$(5) && chmod 0644 $(1)/$(5),install -m 0644 $(6) $(1)/$(5)))
+# install_tree ROOT PREFIX LIB BIN FILES [PRELOAD]: FILES (PATH:SOURCE) into
+# ROOT, the tree that will be at PREFIX, with the library LIB and the
+# command BIN (and PRELOAD the line's path, when it is not the prefix's).
 define install_tree
 install -d $(sort $(patsubst %/,$(1)/%,$(dir $(call paths,$(5)))))
-$(foreach f,$(5),$(call install_file,$(1),$(2),$(3),$(4),$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))
+$(foreach f,$(5),$(call install_file,$(1),$(2),$(3),$(4),$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))),$(6))
 )
 endef
 
@@ -205,17 +240,27 @@ installed-files:
 	@printf 'package %s\n' $(call paths,$(PACKAGED_DOCS))
 
 # Release artifacts in build/dist: a tarball per build (one top directory,
-# laid out as under /usr/local), and a .deb and an .rpm per glibc
-# architecture (under /usr), each depending on glibc 2.17, the checked floor.
-# The man page and the examples name where the library will be.
+# laid out as under /usr/local), and per glibc architecture two .debs
+# (libkeepalive1, the library, and keepalive, the command) and an .rpm
+# (keepalive), each depending on glibc 2.17, the checked floor, with the
+# library where that distribution keeps it (scripts/package). The man pages
+# and the examples name where the library will be: the packages'
+# LD_PRELOAD=/usr/$LIB/libkeepalive.so line, the tarballs' /usr/local/lib.
+# The packages' metadata: MAINTAINER, HOMEPAGE, scripts/changelog.
 DIST := $(BUILD)/dist
-DIST_FILES := libkeepalive-$(VERSION)-linux-amd64.tar.gz libkeepalive-$(VERSION)-linux-arm64.tar.gz \
-	libkeepalive-$(VERSION)-linux-amd64-musl.tar.gz libkeepalive_$(VERSION)_amd64.deb libkeepalive_$(VERSION)_arm64.deb \
-	libkeepalive-$(VERSION)-1.x86_64.rpm libkeepalive-$(VERSION)-1.aarch64.rpm
-# stage DIR PREFIX LIB BIN: one build's installed tree, and its docs.
+MAINTAINER ?= libkeepalive maintainers <libkeepalive@users.noreply.github.com>
+HOMEPAGE := https://github.com/libkeepalive/libkeepalive
+PKG_ARCHES := amd64 arm64 i386
+RPMARCH_amd64 := x86_64
+RPMARCH_arm64 := aarch64
+RPMARCH_i386 := i686
+DIST_FILES := $(foreach b,amd64 arm64 i386 amd64-musl,libkeepalive-$(VERSION)-linux-$(b).tar.gz) \
+	$(foreach a,$(PKG_ARCHES),libkeepalive1_$(VERSION)_$(a).deb keepalive_$(VERSION)_$(a).deb \
+	libkeepalive1-$(VERSION)-1.$(RPMARCH_$(a)).rpm keepalive-$(VERSION)-1.$(RPMARCH_$(a)).rpm)
+# stage DIR PREFIX LIB BIN [PRELOAD]: one build's installed tree, and its docs.
 define stage
 rm -rf $(1)
-$(call install_tree,$(1),$(2),$(3),$(4),$(INSTALLED) $(PACKAGED_DOCS))
+$(call install_tree,$(1),$(2),$(3),$(4),$(INSTALLED) $(PACKAGED_DOCS),$(5))
 endef
 # tarball NAME LIB BIN
 define tarball
@@ -228,28 +273,45 @@ endef
 define packages
 $(call stage,$(DIST).tmp/$(1)/usr,/usr,$(2),$(3))
 gzip -9n $(addprefix $(DIST).tmp/$(1)/usr/,$(filter share/man/%,$(call paths,$(INSTALLED))))
-scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
-scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package deb $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
+MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package rpm $(1) $(DIST).tmp/$(1) $(DIST) $(VERSION)
 endef
 
-dist: $(LIB) $(BIN) $(CROSS_LIBS) $(BUILD)/linux-arm64/keepalive
+# The .apk for Alpine (musl, x86_64) is made by nfpm, a build tool only:
+# pinned, built once into build/ from the Go module proxy, never part of
+# what ships (README, "Dependencies").
+NFPM_VERSION := v2.45.2
+NFPM := $(BUILD)/tools/nfpm-$(NFPM_VERSION)
+$(NFPM): $(GOSTAMP)
+	@mkdir -p $(@D)
+	rm -rf $(@D)/bin.tmp
+	GOBIN=$(CURDIR)/$(@D)/bin.tmp $(GOCMD) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	mv $(@D)/bin.tmp/nfpm $@ && rm -rf $(@D)/bin.tmp
+DIST_FILES += libkeepalive-$(VERSION)-r0.x86_64.apk libkeepalive-doc-$(VERSION)-r0.x86_64.apk
+
+dist: $(LIB) $(BIN) $(CROSS_LIBS) $(CROSS_BINS) $(NFPM)
 	@[ "$(ARCH)" = amd64 ] || { echo "dist: builds on amd64 only (this is $(ARCH)): the native build is the amd64 one"; exit 1; }
 	scripts/deps dist
 	rm -rf $(DIST) $(DIST).tmp
 	mkdir -p $(DIST) $(DIST).tmp
 	$(call tarball,linux-amd64,$(LIB),$(BIN))
 	$(call tarball,linux-arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	$(call tarball,linux-i386,$(BUILD)/linux-i386/libkeepalive.so,$(BUILD)/linux-i386/keepalive)
 	$(call tarball,linux-amd64-musl,$(BUILD)/linux-amd64-musl/libkeepalive.so,$(BIN))
 	$(call packages,amd64,$(LIB),$(BIN))
 	$(call packages,arm64,$(BUILD)/linux-arm64/libkeepalive.so,$(BUILD)/linux-arm64/keepalive)
+	$(call packages,i386,$(BUILD)/linux-i386/libkeepalive.so,$(BUILD)/linux-i386/keepalive)
+	$(call stage,$(DIST).tmp/musl/usr,/usr,$(BUILD)/linux-amd64-musl/libkeepalive.so,$(BIN),/usr/lib/libkeepalive.so)
+	gzip -9n $(addprefix $(DIST).tmp/musl/usr/,$(filter share/man/%,$(call paths,$(INSTALLED))))
+	NFPM=$(CURDIR)/$(NFPM) MAINTAINER='$(MAINTAINER)' HOMEPAGE='$(HOMEPAGE)' scripts/package apk amd64 $(DIST).tmp/musl $(DIST) $(VERSION)
 	rm -rf $(DIST).tmp
 	missing=; for f in $(DIST_FILES); do [ -s $(DIST)/$$f ] || missing="$$missing $$f"; done; \
 	[ -z "$$missing" ] || { echo "dist: not built:$$missing"; exit 1; }
 	ls -l $(DIST)
 
-# The native Debian package, made by dist, also where it always was.
+# The native Debian packages, made by dist, also where they always were.
 deb: dist
-	cp $(DIST)/libkeepalive_$(VERSION)_$(ARCH).deb $(BUILD)/
+	cp $(DIST)/libkeepalive1_$(VERSION)_$(ARCH).deb $(DIST)/keepalive_$(VERSION)_$(ARCH).deb $(BUILD)/
 
 clean:
 	rm -rf $(BUILD)

@@ -23,6 +23,14 @@ static int ka_family(const struct sockaddr *addr, socklen_t given, const socklen
  * none, the kernel ignores the length pointer and so must we. */
 static socklen_t given_len(const struct sockaddr *addr, const socklen_t *len) { return addr && len ? *len : 0; }
 
+/* i386 has no accept system call of its own (only socketcall and, since
+ * Linux 4.3, accept4): there accept4 with no flags is accept. */
+#ifndef SYS_accept
+#define SYS_accept_call(fd, addr, len) syscall(SYS_accept4, fd, addr, len, 0)
+#else
+#define SYS_accept_call(fd, addr, len) syscall(SYS_accept, fd, addr, len)
+#endif
+
 typedef int (*accept_fn)(int, struct sockaddr *, socklen_t *);
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
 
@@ -30,7 +38,7 @@ int accept(int sockfd, struct sockaddr *addr, socklen_t *addrlen)
 {
 	accept_fn real = (accept_fn)ka_real(KA_REAL_ACCEPT);
 	socklen_t given = given_len(addr, addrlen);
-	int fd = real ? real(sockfd, addr, addrlen) : (int)syscall(SYS_accept, sockfd, addr, addrlen);
+	int fd = real ? real(sockfd, addr, addrlen) : (int)SYS_accept_call(sockfd, addr, addrlen);
 	if (fd >= 0)
 		ka_accepted(sockfd, fd, ka_family(addr, given, addrlen));
 	return fd;

@@ -11,11 +11,13 @@ import (
 	"bufio"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -317,6 +319,31 @@ func (c *cgEnv) status(t *testing.T) map[string]string {
 	return nil
 }
 
+// attachmentJSON is the fields of cgroup status --json the tests read.
+type attachmentJSON struct {
+	Cgroup        string  `json:"cgroup"`
+	Kind          string  `json:"kind"`
+	State         string  `json:"state"`
+	IdleSeconds   *int    `json:"idle_seconds"`
+	UserTimeoutMs *int    `json:"user_timeout_ms"`
+	Force         *bool   `json:"force"`
+	Configured    *uint64 `json:"configured"`
+	TimedOut      *uint64 `json:"timed_out"`
+}
+
+// statusJSON is our cgroup's entry of cgroup status --json.
+func (c *cgEnv) statusJSON(t *testing.T) attachmentJSON {
+	t.Helper()
+	r := c.ka(t, "status", "--json", c.dir)
+	var out struct {
+		Attachments []attachmentJSON `json:"attachments"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.status != 0 || len(out.Attachments) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, r)
+	}
+	return out.Attachments[0]
+}
+
 // A static C client; one that turned keepalive on itself before connect
 // keeps its own settings unless --force (which needs bpf_getsockopt of
 // SO_KEEPALIVE from sock_ops), and status counts both.
@@ -422,6 +449,24 @@ func TestCgroupGoOwnKeepalive(t *testing.T) {
 	}
 }
 
+// detach detaches c's cgroup and insists that no program and no pin is
+// left, and that the client (in c's cgroup or one below) gets nothing.
+func (c *cgEnv) detach(t *testing.T, client *cgEnv, addr string) {
+	t.Helper()
+	if r := c.ka(t, "detach", c.dir); r.status != 0 {
+		t.Fatalf("detach: %s", r)
+	}
+	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
+		t.Errorf("after detach: %d sock_ops programs, want 0", n)
+	}
+	if got := client.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+		t.Errorf("after detach, in %s: %s, want ka=0", client.dir, fields(got))
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
+		t.Errorf("after detach, pins left: %v", ents)
+	}
+}
+
 // Attaching again replaces the settings and leaves one program; detach
 // removes it and its pins, and later connections are untouched.
 func TestCgroupReattachDetach(t *testing.T) {
@@ -436,19 +481,7 @@ func TestCgroupReattachDetach(t *testing.T) {
 	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
 		t.Errorf("after re-attach: %s, want %s", got, wantAttached)
 	}
-	r := c.ka(t, "detach", c.dir)
-	if r.status != 0 {
-		t.Fatalf("detach: %s", r)
-	}
-	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
-		t.Errorf("after detach: %d sock_ops programs, want 0", n)
-	}
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
-		t.Errorf("after detach, in the cgroup: %s, want ka=0", fields(got))
-	}
-	if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
-		t.Errorf("after detach, pins left: %v", ents)
-	}
+	c.detach(t, c, addr)
 	if r := c.ka(t, "status", c.dir); r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "not attached to "+c.dir) {
 		t.Errorf("status after detach: %s", r)
 	}
@@ -672,6 +705,23 @@ func TestCgroupDeadPeer(t *testing.T) {
 			if tc.within == 0 && o.line != "" {
 				t.Errorf("want the client still waiting after %v, got %q", wireWatch, o.line)
 			}
+			// The dead peer is counted where the kernel closed the
+			// connection for it, and only there.
+			if tc.attach != nil {
+				want := uint64(0)
+				if tc.within != 0 {
+					want = 1
+				}
+				j := c.statusJSON(t)
+				if j.TimedOut == nil {
+					t.Logf("NOT COUNTED on Linux %s: timed_out is null (the kernel cannot run the counting program)", kernelRelease(t))
+				} else if *j.TimedOut != want {
+					t.Errorf("status --json: timed_out %d, want %d", *j.TimedOut, want)
+				}
+				if st := c.status(t); j.TimedOut != nil && st["TIMED-OUT"] != strconv.FormatUint(want, 10) {
+					t.Errorf("status: TIMED-OUT %s, want %d", st["TIMED-OUT"], want)
+				}
+			}
 		})
 	}
 }
@@ -795,6 +845,32 @@ func TestCgroupUnitName(t *testing.T) {
 	if !mounted {
 		t.Errorf("attach did not mount bpffs at %s", unmounted)
 	}
+	// A unit that stopped has no cgroup for systemd to show (its
+	// ExecStopPost= may run after that): status and detach by its name
+	// still find its pins.
+	t.Run("stopped", func(t *testing.T) {
+		dir, _ := c.sub(t, units["legacy.service"])
+		if r := ka("attach", "--idle", "11", "legacy.service"); r.status != 0 {
+			t.Fatalf("attach: %s", r)
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Fatal(err)
+		}
+		stopped := t.TempDir()
+		os.WriteFile(filepath.Join(stopped, "systemctl"), []byte("#!/bin/sh\n[ \"$*\" = 'show -p ControlGroup --value -- legacy.service' ] && echo && exit 0\nexit 1\n"), 0o755)
+		gone := func(args ...string) result {
+			return run{env: []string{"PATH=" + stopped + ":" + os.Getenv("PATH")}, args: append([]string{command, "cgroup"}, append(args, "--bpffs", unmounted)...), timeout: 30 * time.Second}.exec(t)
+		}
+		if r := gone("status", "legacy.service"); r.status != 0 || !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(dir)+`\s+gone\s`).MatchString(r.stdout) {
+			t.Errorf("status of the stopped unit: want its line, gone: %s", r)
+		}
+		if r := gone("detach", "legacy.service"); r.status != 0 || !strings.Contains(r.stdout, "detached from "+dir) {
+			t.Errorf("detach of the stopped unit: %s", r)
+		}
+		if r := gone("detach", "legacy.service"); r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "systemd unit legacy.service has no cgroup") {
+			t.Errorf("control, detach again, nothing left: want status 1 and systemd's answer: %s", r)
+		}
+	})
 	r := ka("attach", "other.service")
 	if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "other.service is neither a directory nor a systemd unit systemctl can show (Unit show -p ControlGroup") {
 		t.Errorf("an unknown unit: %s", r)
@@ -830,18 +906,22 @@ func TestCgroupSystemdExamples(t *testing.T) {
 	// As the example says for a .socket unit: the same lines under [Socket].
 	socket := func(s string) string { return strings.ReplaceAll(here(s), "[Service]", "[Socket]") }
 	install("keepalive-load@.service", "keepalive-load@.service", here)
+	install("keepalive-cgroup@.service", "keepalive-cgroup@.service", here)
+	install("keepalive-metrics.service", "keepalive-metrics.service", here)
+	install("keepalive-metrics.timer", "keepalive-metrics.timer", here)
 	install("keepalive-cgroup.conf", "legacy.service.d/keepalive-cgroup.conf", here)
 	install("keepalive-cgroup.conf", "legacy.socket.d/keepalive-cgroup.conf", socket)
 	install("keepalive-bpfprogram.conf", "other.service.d/keepalive-bpfprogram.conf", here)
 	verify := func(unit string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "systemd-analyze", "verify", filepath.Join(units, unit))
+		cmd := exec.CommandContext(ctx, "systemd-analyze", "verify", "--man=no", filepath.Join(units, unit)) // the man page is not installed here
 		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+units+":", "SYSTEMD_LOG_COLOR=0")
 		out, _ := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out))
 	}
-	for _, u := range []string{"legacy.service", "legacy.socket", "other.service", "keepalive-load@legacy.service"} {
+	for _, u := range []string{"legacy.service", "legacy.socket", "other.service", "keepalive-load@legacy.service",
+		"keepalive-cgroup@system.slice.service", "keepalive-metrics.service", "keepalive-metrics.timer"} {
 		if out := verify(u); out != "" {
 			t.Errorf("systemd-analyze verify %s:\n%s", u, out)
 		}
@@ -932,6 +1012,10 @@ func TestCgroupOperatorNames(t *testing.T) {
 			if st := a.status(t); st["STATE"] != "attached" || st["IDLE"] != "11s" || st["CONFIGURED"] != "1" {
 				t.Errorf("status: %v", st)
 			}
+			if j := a.statusJSON(t); j.Cgroup != dir || j.Kind != "attached" || j.State != "attached" || j.IdleSeconds == nil || *j.IdleSeconds != 11 ||
+				j.UserTimeoutMs == nil || *j.UserTimeoutMs != 5000 || j.Configured == nil || *j.Configured != 1 || j.TimedOut != nil && *j.TimedOut != 0 {
+				t.Errorf("status --json: %+v", j)
+			}
 			if r := a.ka(t, "attach", "--idle", "22", dir); r.status != 0 {
 				t.Fatalf("attach again: %s", r)
 			}
@@ -941,18 +1025,7 @@ func TestCgroupOperatorNames(t *testing.T) {
 			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
 				t.Errorf("after two attaches: %d sock_ops programs, want 1", n)
 			}
-			if r := a.ka(t, "detach", dir); r.status != 0 {
-				t.Fatalf("detach: %s", r)
-			}
-			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
-				t.Errorf("after detach: %d sock_ops programs, want 0", n)
-			}
-			if got := client.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
-				t.Errorf("after detach: %s, want ka=0", fields(got))
-			}
-			if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {
-				t.Errorf("after detach, pins left: %v", ents)
-			}
+			a.detach(t, client, addr)
 		})
 	}
 }
@@ -1073,5 +1146,164 @@ func TestCgroupRefusedNames(t *testing.T) {
 	// The control: the suggested name loads.
 	if r := c.ka(t, "load", "--idle", "60", "legacy"); r.status != 0 {
 		t.Errorf("control, load legacy: %s", r)
+	}
+}
+
+// One configuration file for both modes: attach --config FILE applies the
+// library's file (its settings, and KEEPALIVE=force as --force) with the
+// library's reader and messages; options override it; a file with a bad
+// value, KEEPALIVE=off or a missing file named by --config attaches
+// nothing; without any option the library's /etc/keepalive.conf is read
+// (here in a mount namespace of the test's own, over an /etc of its own).
+// Each is read back from the kernel by the static Go client.
+func TestCgroupConfigFile(t *testing.T) {
+	buildProbes(t)
+	c := newCgEnv(t)
+	addr := listener(t, "tcp4", "127.0.0.1:0")
+	dir := t.TempDir()
+	conf := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := conf("good.conf", "# the host's policy\nKEEPIDLE=11\nKEEPINTVL=4s\nKEEPCNT=3\nKEEPUSERTIMEOUT=5\nKEEPALIVE_EXCLUDE=java\n")
+	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+		t.Fatalf("control, before attach: %s, want ka=0", fields(got))
+	}
+	r := c.ka(t, "attach", "--config", good, c.dir)
+	if r.status != 0 || !strings.Contains(r.stdout, "settings from "+good) ||
+		!strings.Contains(r.stderr, "keepalive: note: "+good+":6: KEEPALIVE_EXCLUDE is the library's") {
+		t.Fatalf("attach --config: %s", r)
+	}
+	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+		t.Errorf("after attach --config: %s, want %s", got, wantAttached)
+	}
+	if r := c.ka(t, "attach", "--config", good, "--idle", "22", c.dir); r.status != 0 {
+		t.Fatalf("attach --config --idle: %s", r)
+	}
+	if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "22" || got["intvl"] != "4" || got["ut"] != "5000" {
+		t.Errorf("an option over the file: %s, want idle=22 from the option, intvl=4 and ut=5000 from the file", fields(got))
+	}
+	forced := conf("force.conf", "KEEPALIVE=force\nKEEPIDLE=11\n")
+	if r := c.ka(t, "attach", "--config", forced, c.dir); r.status != 0 {
+		t.Fatalf("attach --config with KEEPALIVE=force: %s", r)
+	}
+	if n := c.programs(t, ebpf.AttachCGroupSetsockopt); n != 1 {
+		t.Errorf("KEEPALIVE=force in the file: %d setsockopt programs, want 1 (as --force)", n)
+	}
+	if got := c.probe(t, true, probeGoBin, "client", addr, "go-keepalive"); got["idle"] != "11" {
+		t.Errorf("KEEPALIVE=force: Go's own keepalive got %s, want the file's idle=11", fields(got))
+	}
+	if r := c.ka(t, "attach", "--config", good, c.dir); r.status != 0 {
+		t.Fatalf("attach --config again: %s", r)
+	}
+	for _, tc := range []struct{ name, file, want string }{
+		{"bad-value", conf("bad.conf", "KEEPIDLE=60\nKEEPCNT=0\n"),
+			`libkeepalive: ` + dir + `/bad.conf:2: KEEPCNT="0" is out of range: want a number of probes from 1 to 127`},
+		{"off", conf("off.conf", "KEEPALIVE=off\n"), "keepalive: " + dir + `/off.conf:1: KEEPALIVE="off" means no keepalive`},
+		{"missing", filepath.Join(dir, "nope.conf"), "libkeepalive: " + dir + "/nope.conf"},
+		{"not-a-setting", conf("typo.conf", "KEEPIDEL=60\n"), "libkeepalive: " + dir + "/typo.conf:1 is not a setting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.ka(t, "attach", "--config", tc.file, "--idle", "30", c.dir)
+			if r.status.ExitStatus() != 2 || !strings.Contains(r.stderr, tc.want) ||
+				!strings.HasSuffix(r.stderr, "keepalive: nothing was attached: the cgroup mode applies a configuration file whole or not at all\n") {
+				t.Errorf("want status 2, %q and nothing attached:\n%s", tc.want, r)
+			}
+			if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+				t.Errorf("after the refusal: %s, want the earlier %s", got, wantAttached)
+			}
+		})
+	}
+	t.Run("check", func(t *testing.T) {
+		for _, tc := range []struct{ file, want string }{
+			{good, "cgroup mode: keepalive cgroup attach --config " + good + " would apply idle 11s, interval 4s, count 3, user timeout 5000ms (from " + good},
+			{forced, "would apply idle 11s, interval kernel's, count kernel's, user timeout kernel's, forced"},
+			{filepath.Join(dir, "off.conf"), "cgroup mode: keepalive cgroup attach --config " + dir + "/off.conf would refuse " + dir + "/off.conf:\n  keepalive: " + dir + "/off.conf:1: KEEPALIVE=\"off\""},
+		} {
+			r := run{args: []string{command, "check", "--config", tc.file}, timeout: 30 * time.Second}.exec(t)
+			if !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("keepalive check --config %s: want %q:\n%s", tc.file, tc.want, r)
+			}
+		}
+	})
+	t.Run("default-file", func(t *testing.T) {
+		need(t, "unshare")
+		etc := t.TempDir()
+		if err := os.WriteFile(filepath.Join(etc, "keepalive.conf"), []byte("KEEPIDLE=33\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ka := func(args ...string) result {
+			script := `mount --bind "$1" /etc && shift && exec "$@"`
+			return run{args: append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", etc, command, "cgroup"},
+				append(args, "--bpffs", c.bpffs)...), timeout: 30 * time.Second}.exec(t)
+		}
+		if r := ka("attach", c.dir); r.status != 0 || !strings.Contains(r.stdout, "settings from /etc/keepalive.conf") {
+			t.Fatalf("attach with no option: %s", r)
+		}
+		if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "33" || got["intvl"] != "75" {
+			t.Errorf("attach with no option: %s, want /etc/keepalive.conf's idle=33 and the kernel's intvl=75", fields(got))
+		}
+		// Any option: the file is not read (the shipped drop-in's lines
+		// keep their meaning).
+		if r := ka("attach", "--count", "4", c.dir); r.status != 0 || strings.Contains(r.stdout, "settings from") {
+			t.Fatalf("attach --count: %s", r)
+		}
+		if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "7200" || got["cnt"] != "4" {
+			t.Errorf("attach --count: %s, want the kernel's idle=7200 and cnt=4", fields(got))
+		}
+	})
+}
+
+// A process started as Docker and Podman start one: in a scope of its own
+// under system.slice or machine.slice, in its own network namespace (the
+// peer across a veth pair, outside) and mount and UTS namespaces, a static
+// Go program no preload could reach. One attach to the slice covers it,
+// whatever the container's own keepalive sysctls (per network namespace,
+// not the host's). The control is the same container before the attach.
+func TestCgroupContainerScope(t *testing.T) {
+	buildProbes(t)
+	need(t, "unshare")
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct{ name, slice, scope string }{
+		{"docker", "system.slice", "docker-" + hex64 + ".scope"},
+		{"podman", "machine.slice", "libpod-" + hex64 + ".scope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCgEnv(t)
+			slice, sliceFD := c.sub(t, tc.slice)
+			scope, scopeFD := c.sub(t, tc.slice+"/"+tc.scope)
+			l := newLink(t)
+			srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
+			srv.expect(t, "listening")
+			container := func() string {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.cli, "unshare", "--mount", "--uts", "--propagation", "private",
+					probeGoBin, "client", net.JoinHostPort(serverAddr, wirePort))
+				cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: scopeFD}
+				out, err := cmd.CombinedOutput()
+				got := line(string(out), "conn")
+				if err != nil || got == nil {
+					t.Fatalf("the container's client: %v\n%s", err, out)
+				}
+				return fields(got)
+			}
+			if got := container(); !strings.HasPrefix(got, "ka=0 ") {
+				t.Fatalf("control, before the attach: %s, want ka=0", got)
+			}
+			a := c.in(slice, sliceFD)
+			if r := a.ka(t, append(append([]string{"attach"}, attachedSettings...), slice)...); r.status != 0 {
+				t.Fatalf("attach %s: %s", slice, r)
+			}
+			if got := container(); got != wantAttached {
+				t.Errorf("the container in %s after attach %s: %s, want %s", scope, tc.slice, got, wantAttached)
+			}
+			if st := a.status(t); st["CONFIGURED"] != "1" {
+				t.Errorf("status of %s: %v, want one connection configured", slice, st)
+			}
+		})
 	}
 }

@@ -19,10 +19,11 @@ func TestManPagePaths(t *testing.T) {
 	need(t, "make")
 	need(t, "man")
 	need(t, "dpkg-deb")
-	pkg := makeDeb(t)
 	deb := t.TempDir()
-	if out, err := exec.Command("dpkg-deb", "-x", pkg, deb).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	for _, pkg := range makeDeb(t) {
+		if out, err := exec.Command("dpkg-deb", "-x", pkg, deb).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+		}
 	}
 	local := t.TempDir()
 	if out, err := exec.Command("make", "-C", "..", "install", "DESTDIR="+local, "PREFIX=/usr/local").CombinedOutput(); err != nil {
@@ -42,7 +43,11 @@ func TestManPagePaths(t *testing.T) {
 			if tok := regexp.MustCompile(`@[A-Z]+@`).FindString(plain); tok != "" {
 				t.Errorf("%s still says %s: the installation did not fill it in", file, tok)
 			}
-			lib := tc.prefix + "/lib/libkeepalive.so"
+			// The packages' line serves every architecture ($LIB).
+			lib := "'" + tc.prefix + "/lib/libkeepalive.so'"
+			if tc.prefix == "/usr" {
+				lib = "'/usr/$LIB/libkeepalive.so'"
+			}
 			if page == "man8/libkeepalive.8" && !strings.Contains(plain, "LD_PRELOAD="+lib) {
 				t.Errorf("%s does not say LD_PRELOAD=%s", file, lib)
 			}
@@ -105,8 +110,10 @@ func TestHelpAndManAgree(t *testing.T) {
 		switch o {
 		case "--config":
 			args = []string{"check", o, "/dev/null"}
-		case "--timers":
+		case "--timers", "--json":
 			args = []string{"status", o}
+		case "--textfile":
+			args = []string{"metrics", o, t.TempDir()}
 		case "--help", "--version", "--off", "--debug":
 			args = []string{o, "--", "true"}
 		case "--lib":

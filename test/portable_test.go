@@ -7,7 +7,9 @@ package test
 //
 //	KEEPALIVE_LIB_ARM64  build/linux-arm64/libkeepalive.so
 //	KEEPALIVE_LIB_MUSL   build/linux-amd64-musl/libkeepalive.so
-//	KEEPALIVE_SYSROOT    build/sysroot (amd64/ and arm64/, scripts/sysroot)
+//	KEEPALIVE_LIB_I386   build/linux-i386/libkeepalive.so
+//	KEEPALIVE_BULLSEYE_I386 build/bullseye-i386 (scripts/sysroot --root DIR i386)
+//	KEEPALIVE_SYSROOT    build/sysroot (amd64/, arm64/ and i386/, scripts/sysroot)
 //	KEEPALIVE_BULLSEYE   build/bullseye (scripts/sysroot --root)
 
 import (
@@ -108,8 +110,11 @@ func compile(t *testing.T, cc []string, args ...string) {
 // as the Makefile builds the library.
 func sysrootCC(root, arch string) []string {
 	triplet, gcc := "x86_64-linux-gnu", "gcc"
-	if arch == "arm64" {
+	switch arch {
+	case "arm64":
 		triplet, gcc = "aarch64-linux-gnu", "aarch64-linux-gnu-gcc"
+	case "i386":
+		triplet, gcc = "i386-linux-gnu", "i686-linux-gnu-gcc"
 	}
 	sr := filepath.Join(root, arch)
 	return []string{gcc, "--sysroot=" + sr, "-L" + sr + "/usr/lib/" + triplet, "-L" + sr + "/lib/" + triplet}
@@ -138,11 +143,14 @@ func TestGlibcFloor(t *testing.T) {
 		t.Fatalf("control: %s, built against the sysroot, needs %v (%v)", old, bad, err)
 	}
 
-	for _, arch := range []string{"amd64", "arm64"} {
+	for _, arch := range []string{"amd64", "arm64", "i386"} {
 		t.Run(arch, func(t *testing.T) {
 			path := lib
-			if arch == "arm64" {
+			switch arch {
+			case "arm64":
 				path = portableEnv(t, "KEEPALIVE_LIB_ARM64", "the arm64 library's floor")
+			case "i386":
+				path = portableEnv(t, "KEEPALIVE_LIB_I386", "the i386 library's floor")
 			}
 			bad, err := tooNew(path)
 			if err != nil {
@@ -296,17 +304,22 @@ func TestBullseye(t *testing.T) {
 	// The .deb installs on Debian 11, and its command finds the installed
 	// library by itself. Removed again, so the cached root stays as made.
 	t.Run("deb", func(t *testing.T) {
-		debs, _ := filepath.Glob(filepath.Join(portableEnv(t, "KEEPALIVE_DIST", "the .deb on Debian 11"), "*_amd64.deb"))
-		if len(debs) != 1 {
-			t.Fatalf("want one *_amd64.deb, have %v", debs)
+		dist := portableEnv(t, "KEEPALIVE_DIST", "the .debs on Debian 11")
+		var inside []string
+		for _, name := range []string{"libkeepalive1", "keepalive"} {
+			debs, _ := filepath.Glob(filepath.Join(dist, name+"_*_amd64.deb"))
+			if len(debs) != 1 {
+				t.Fatalf("want one %s_*_amd64.deb, have %v", name, debs)
+			}
+			data, err := os.ReadFile(debs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(copies, name+".deb"), data, 0o644)
+			inside = append(inside, in(name+".deb"))
 		}
-		data, err := os.ReadFile(debs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(copies, "libkeepalive.deb"), data, 0o644)
-		t.Cleanup(func() { b.run(t, "", nil, "dpkg", "--purge", "libkeepalive") })
-		if r := b.run(t, "", nil, "dpkg", "-i", in("libkeepalive.deb")); r.status != 0 {
+		t.Cleanup(func() { b.run(t, "", nil, "dpkg", "--purge", "keepalive", "libkeepalive1") })
+		if r := b.run(t, "", nil, append([]string{"dpkg", "-i"}, inside...)...); r.status != 0 {
 			t.Fatalf("dpkg -i on Debian 11:\n%s", r)
 		}
 		r := b.run(t, "", nil, "/usr/bin/keepalive", "--idle", "10", "--interval", "5", "--count", "3", "--user-timeout", "3",

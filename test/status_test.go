@@ -6,6 +6,7 @@ package test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"regexp"
@@ -264,6 +265,94 @@ func TestStatus(t *testing.T) {
 		r := run{args: []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ka, "status", "1"}}.exec(t)
 		if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, "cannot inspect process 1") {
 			t.Errorf("a process of another user: %s", r)
+		}
+	}
+}
+
+// status --json and status PID --json: the same numbers as the tables,
+// held against ss (established connections by process, keepalive timers by
+// socket), with a plain process as the control.
+func TestStatusJSON(t *testing.T) {
+	py := python(t)
+	need(t, "ss")
+	ka := buildTree(t)
+	plain := holder(t, nil, py, "-c", holderPy, "plain", "2")
+	keep := holder(t, nil, py, "-c", holderPy, "keepalive", "2")
+	half := holder(t, nil, py, "-c", holderPy, "half", "2")
+	ss := ssEstablishedByPID(t, plain, keep, half)
+	r := run{args: []string{ka, "status", "--json"}}.exec(t)
+	var host struct {
+		Processes []struct {
+			PID            int  `json:"pid"`
+			Established    int  `json:"established"`
+			Keepalive      int  `json:"keepalive"`
+			AtRisk         int  `json:"at_risk"`
+			MinIdleSeconds *int `json:"min_idle_seconds"`
+		} `json:"processes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &host); err != nil || r.status != 0 {
+		t.Fatalf("status --json: %v\n%s", err, r)
+	}
+	want := map[int][3]int{plain: {ss[plain], 0, ss[plain]}, keep: {ss[keep], ss[keep], 0}, half: {ss[half], ss[half] / 2, ss[half] / 2}}
+	seen := 0
+	for _, p := range host.Processes {
+		w, ok := want[p.PID]
+		if !ok {
+			continue
+		}
+		seen++
+		if got := [3]int{p.Established, p.Keepalive, p.AtRisk}; got != w {
+			t.Errorf("process %d: established, keepalive, at_risk = %v, want %v (ss: %d established)", p.PID, got, w, ss[p.PID])
+		}
+		if (p.MinIdleSeconds == nil) != (p.PID == plain) || p.MinIdleSeconds != nil && *p.MinIdleSeconds != 77 {
+			t.Errorf("process %d: min_idle_seconds %v", p.PID, p.MinIdleSeconds)
+		}
+	}
+	if seen != 3 || ss[plain] != 4 {
+		t.Fatalf("listed %d of the 3 holders (ss: %v): %s", seen, ss, r.stdout)
+	}
+	for _, pid := range []int{plain, half} {
+		r := run{args: []string{ka, "status", "--json", strconv.Itoa(pid)}}.exec(t)
+		var one struct {
+			PID     int `json:"pid"`
+			Sockets []struct {
+				State       string `json:"state"`
+				Keepalive   *bool  `json:"keepalive"`
+				IdleSeconds *int   `json:"idle_seconds"`
+				Timer       string `json:"timer"`
+			} `json:"sockets"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &one); err != nil || r.status != 0 || one.PID != pid {
+			t.Fatalf("status --json %d: %v\n%s", pid, err, r)
+		}
+		established, on := 0, 0
+		for _, s := range one.Sockets {
+			if s.Keepalive == nil {
+				t.Errorf("status --json %d: a socket's keepalive is null, as root: %s", pid, r.stdout)
+				continue
+			}
+			if s.State == "ESTAB" {
+				established++
+				if *s.Keepalive {
+					on++
+					if s.IdleSeconds == nil || *s.IdleSeconds != 77 {
+						t.Errorf("status --json %d: keepalive socket idle %v, want 77", pid, s.IdleSeconds)
+					}
+				}
+			}
+		}
+		out, err := exec.Command("ss", "-tnpoH", "state", "established").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		timers := 0
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "pid="+strconv.Itoa(pid)+",") && strings.Contains(l, "timer:(keepalive") {
+				timers++
+			}
+		}
+		if established != ss[pid] || on != timers {
+			t.Errorf("status --json %d: %d established, %d with keepalive; ss: %d established, %d keepalive timers", pid, established, on, ss[pid], timers)
 		}
 	}
 }

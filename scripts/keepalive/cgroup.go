@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,10 +26,10 @@ import (
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
-const cgroupUsage = `usage: keepalive cgroup attach [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] CGROUP
+const cgroupUsage = `usage: keepalive cgroup attach [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] CGROUP
        keepalive cgroup detach CGROUP
-       keepalive cgroup status [CGROUP]
-       keepalive cgroup load [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] NAME
+       keepalive cgroup status [--json] [CGROUP]
+       keepalive cgroup load [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] NAME
        keepalive cgroup unload NAME
 
 Turns keepalive on for every TCP connection established in CGROUP (a cgroup
@@ -39,6 +40,11 @@ attached after this command ends (pinned under BPFFS/keepalive). Needs root.
   --idle S, --interval S, --count N, --user-timeout S
                       as for the preload (KEEPIDLE, KEEPINTVL, KEEPCNT,
                       KEEPUSERTIMEOUT); an option not given keeps the kernel's
+  --config FILE       the settings of a configuration file, as the library
+                      reads it (KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT;
+                      KEEPALIVE=force is --force, KEEPALIVE=off is refused);
+                      options override it. Without any option, the library's
+                      /etc/keepalive.conf is read if it exists
   --force             also for connections whose program turned keepalive on
                       itself, and keep these values when the program later
                       sets its own (a cgroup/setsockopt program rewrites them)
@@ -94,30 +100,6 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// settingsFromFlags checks each option given with the library's rules and
-// messages; ok is false when one is bad (each bad one already reported).
-func settingsFromFlags(values []*string, set map[string]bool, force bool, stderr io.Writer) (s sockops.Settings, ok bool) {
-	env, ok := checkOptions(values, set, stderr)
-	if !ok {
-		return s, false
-	}
-	c, _ := shim.Load(env)
-	put := func(st shim.Setting, flag uint32, to *uint32) {
-		if st.Set {
-			s.Flags |= flag
-			*to = uint32(st.Value)
-		}
-	}
-	put(c.Idle.Setting, sockops.HasIdle, &s.Idle)
-	put(c.Intvl.Setting, sockops.HasIntvl, &s.Intvl)
-	put(c.Cnt.Setting, sockops.HasCnt, &s.Cnt)
-	put(c.UserTimeout.Setting, sockops.HasUserTimeout, &s.UserTimeout)
-	if force {
-		s.Flags |= sockops.Force
-	}
-	return s, true
-}
-
 func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -127,6 +109,7 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	}
 	force := fs.Bool("force", false, "")
 	bpffs := fs.String("bpffs", defaultBpffs, "")
+	config := fs.String("config", "", "")
 	nothing := "keepalive: nothing was attached"
 	if verb == "load" {
 		nothing = "keepalive: nothing was loaded"
@@ -138,11 +121,27 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	s, ok := settingsFromFlags(values, set, *force, stderr)
+	flagEnv, ok := checkOptions(values, set, stderr)
 	if !ok {
 		fmt.Fprintln(stderr, nothing)
 		return 2
 	}
+	if set["config"] && *config == "" {
+		fmt.Fprintf(stderr, "keepalive: --config needs a FILE\n%s\n", nothing)
+		return 2
+	}
+	file, ok := cgroupFileFor(set["config"], *config, len(flagEnv) == 0 && !*force, stderr)
+	if !ok {
+		fmt.Fprintf(stderr, "%s: the cgroup mode applies a configuration file whole or not at all\n", nothing)
+		return 2
+	}
+	env := map[string]string{}
+	if file != nil {
+		maps.Copy(env, file.env)
+		*force = *force || file.force
+	}
+	maps.Copy(env, flagEnv)
+	s := settingsOf(env, *force)
 	if len(pos) != 1 {
 		what := "CGROUP (a cgroup v2 directory or a systemd unit)"
 		if verb == "load" {
@@ -200,7 +199,14 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s\n", where, describe(s), dir)
+	from := ""
+	if file != nil && (len(file.env) > 0 || file.force) {
+		from = "; settings from " + shim.ShowPath(file.path)
+		if len(flagEnv) > 0 {
+			from += " and the options"
+		}
+	}
+	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, describe(s), dir, from)
 	if release := pins.KernelRelease(); s.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
 		fmt.Fprintf(stderr, "keepalive: note: Linux %s cannot tell the program whether a connection's own program turned keepalive on "+
 			"before connect (that needs 6.1), so such connections get these settings too, as with --force; status counts them as UNANSWERED\n", release)
@@ -294,7 +300,7 @@ func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	if verb == "detach" {
 		// The cgroup may be gone already (a stopped unit): its pins are
 		// still ours to remove.
-		cg, err := cgroupv2.Resolve(pos[0], false)
+		cg, err := resolveGone(pos[0], *bpffs)
 		if err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 1
@@ -325,6 +331,30 @@ func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// resolveGone is cgroupv2.Resolve for detach and status, which also work
+// on a cgroup that is gone: a unit that stopped has no cgroup for systemd
+// to show, but the pins of the one cgroup of that name are still found.
+func resolveGone(arg, bpffs string) (cgroupv2.Dir, error) {
+	cg, err := cgroupv2.Resolve(arg, false)
+	if err == nil || strings.Contains(arg, "/") {
+		return cg, err
+	}
+	var found []string
+	ents, _ := os.ReadDir(filepath.Join(pins.Root(bpffs), "attached"))
+	for _, d := range ents {
+		if w := pins.ReadAttached(filepath.Join(pins.Root(bpffs), "attached", d.Name())).Where; filepath.Base(w) == arg {
+			found = append(found, w)
+		}
+	}
+	if len(found) == 1 {
+		return cgroupv2.Dir{Path: found[0]}, nil
+	}
+	if len(found) > 1 {
+		return cg, fmt.Errorf("%v; pins of %d cgroups named %s are kept (%s): give the one meant", err, len(found), arg, strings.Join(found, ", "))
+	}
+	return cg, err
+}
+
 const statusNotes = `- is the kernel's value. STATE: attached; loaded (pinned for BPFProgram=, CGROUP is the pin);
 gone (the cgroup was removed: detach); remade (removed and made again, as systemd does on a
 restart: attach again); unattached or incomplete (pins without their program: attach or detach).
@@ -332,13 +362,16 @@ Counters since the first attach or load: CONFIGURED connections given the settin
 ones whose program had turned keepalive on itself; REFUSED ones where the kernel refused an
 option; REWRITTEN setsockopt calls of the program's replaced by --force; UNANSWERED connections
 configured because the kernel could not say whether their program had turned keepalive on
-itself (Linux before 6.1: they get the settings, as with --force).
+itself (Linux before 6.1: they get the settings, as with --force); TIMED-OUT configured
+connections the kernel closed because keepalive probes or the user timeout went unanswered
+(- where the kernel cannot count them: before Linux 5.10, or without BTF).
 `
 
 func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	bpffs := fs.String("bpffs", defaultBpffs, "")
+	asJSON := fs.Bool("json", false, "")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil || len(pos) > 1 {
 		if err == nil {
@@ -349,7 +382,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	only, onlyPath := "", ""
 	if len(pos) == 1 {
-		cg, err := cgroupv2.Resolve(pos[0], false)
+		cg, err := resolveGone(pos[0], *bpffs)
 		if err != nil {
 			fmt.Fprintf(stderr, "keepalive: %v\n", err)
 			return 1
@@ -357,6 +390,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		only, onlyPath = filepath.Base(pins.AttachedDir(*bpffs, cg.Path)), cg.Path
 	}
 	var entries []pins.Entry
+	var kinds []string
 	root := pins.Root(*bpffs)
 	attached, err := os.ReadDir(filepath.Join(root, "attached"))
 	if errors.Is(err, os.ErrPermission) {
@@ -368,11 +402,22 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		entries = append(entries, pins.ReadAttached(filepath.Join(root, "attached", d.Name())))
+		kinds = append(kinds, "attached")
 	}
 	if only == "" {
 		loaded, _ := os.ReadDir(filepath.Join(root, "loaded"))
 		for _, d := range loaded {
 			entries = append(entries, pins.ReadLoaded(filepath.Join(root, "loaded", d.Name())))
+			kinds = append(kinds, "loaded")
+		}
+	}
+	if *asJSON {
+		r := cgroupReport{Attachments: []attachmentReport{}}
+		for i, e := range entries {
+			r.Attachments = append(r.Attachments, attachmentOf(e, kinds[i]))
+		}
+		if st := writeJSON(stdout, stderr, r); st != 0 || len(entries) > 0 || only == "" {
+			return st
 		}
 	}
 	if len(entries) == 0 {
@@ -384,7 +429,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED")
+	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED\tTIMED-OUT")
 	for _, e := range entries {
 		cells := []string{e.Where, e.State}
 		if s := e.Settings; s != nil {
@@ -397,9 +442,12 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			cells = append(cells, "?", "?", "?", "?", "?")
 		}
 		for i := 0; i < sockops.NumCounters; i++ {
-			if e.Counters == nil {
+			switch {
+			case e.Counters == nil:
 				cells = append(cells, "?")
-			} else {
+			case i == sockops.TimedOut && (e.Settings == nil || e.Settings.Flags&sockops.CountsTimedOut == 0):
+				cells = append(cells, "-") // not counted by this program: not 0
+			default:
 				cells = append(cells, strconv.FormatUint(e.Counters[i], 10))
 			}
 		}

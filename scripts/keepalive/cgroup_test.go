@@ -14,7 +14,8 @@ func TestSettingsFromFlags(t *testing.T) {
 		ptrs[i] = &vals[i]
 	}
 	set := map[string]bool{"idle": true, "interval": true, "count": true, "user-timeout": true}
-	s, ok := settingsFromFlags(ptrs, set, true, nil)
+	env, ok := checkOptions(ptrs, set, nil)
+	s := settingsOf(env, true)
 	want := sockops.Settings{Flags: sockops.Force | sockops.HasIdle | sockops.HasIntvl | sockops.HasCnt | sockops.HasUserTimeout,
 		Idle: 120, Intvl: 10, Cnt: 5, UserTimeout: 2500}
 	if !ok || s != want {
@@ -24,8 +25,8 @@ func TestSettingsFromFlags(t *testing.T) {
 	if err != nil || back != s {
 		t.Errorf("marshal round trip: %+v %v", back, err)
 	}
-	s, ok = settingsFromFlags(ptrs, map[string]bool{"count": true}, false, nil)
-	if !ok || s != (sockops.Settings{Flags: sockops.HasCnt, Cnt: 5}) {
+	env, ok = checkOptions(ptrs, map[string]bool{"count": true}, nil)
+	if s = settingsOf(env, false); !ok || s != (sockops.Settings{Flags: sockops.HasCnt, Cnt: 5}) {
 		t.Errorf("only --count: %+v", s)
 	}
 }

@@ -99,6 +99,21 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if !c.Enabled() {
 		fmt.Fprintln(stdout, "KEEPALIVE is off: the library loads but touches no socket")
 	}
+	// The cgroup mode reads the file only, never the environment, and
+	// only --config's or the default.
+	cgPath, cgNamed, how := shim.DefaultFile, false, "keepalive cgroup attach with no option"
+	if *config != "" {
+		cgPath, cgNamed, how = *config, true, "keepalive cgroup attach --config "+shim.ShowPath(*config)
+	}
+	if cf := readCgroupFile(cgPath, cgNamed); len(cf.refused) > 0 {
+		fmt.Fprintf(stdout, "cgroup mode: %s would refuse %s:\n", how, shim.ShowPath(cgPath))
+		for _, l := range cf.refused {
+			fmt.Fprintf(stdout, "  %s\n", l)
+		}
+	} else {
+		fmt.Fprintf(stdout, "cgroup mode: %s would apply %s (from %s alone: the environment does not count there)\n",
+			how, describe(settingsOf(cf.env, cf.force)), shim.ShowPath(cgPath))
+	}
 	bad := false
 	if len(probs) > 0 {
 		bad = true

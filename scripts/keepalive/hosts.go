@@ -44,67 +44,18 @@ type skipReasons map[string]int
 // TCP_KEEPIDLE), and the timer serves only where that is refused (Yama
 // ptrace_scope, another user's process without root); connections it
 // cannot tell are counted as unknown.
-func statusAll(stdout, stderr io.Writer, timers bool) int {
-	entries, err := os.ReadDir("/proc")
+func statusAll(stdout, stderr io.Writer, timers, asJSON bool) int {
+	h, err := gatherHost(timers)
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
 		return 1
 	}
-	self := os.Getpid()
-	skipped := skipReasons{}
-	byNS := map[string][]*procConns{} // network namespace -> processes
-	nsPID := map[string]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		p, ns, err := sockets(pid)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			continue // ended while we looked
-		case errors.Is(err, fs.ErrPermission):
-			if !kernelThread(pid) {
-				skipped["permission denied (another user's; run as root)"]++
-			}
-			continue
-		case err != nil:
-			skipped[err.Error()]++
-			continue
-		case p == nil:
-			continue
-		}
-		byNS[ns] = append(byNS[ns], p)
-		nsPID[ns] = pid
+	if asJSON {
+		return writeJSON(stdout, stderr, h.report())
 	}
-	var listed []*procConns
-	for ns, procs := range byNS {
-		fd, err := procsock.Open(nsPID[ns], ns)
-		if err != nil {
-			reason := err.Error()
-			if !errors.As(err, new(*procsock.NamespaceError)) {
-				reason = fmt.Sprintf("sock_diag socket: %v", err)
-			}
-			skipped[reason] += len(procs)
-			continue
-		}
-		socks, err := procsock.Established(fd)
-		unix.Close(fd)
-		if err != nil {
-			skipped[err.Error()] += len(procs)
-			continue
-		}
-		for _, p := range procs {
-			if count(p, socks, timers) {
-				listed = append(listed, p)
-			}
-		}
-	}
-	sort.Slice(listed, func(i, j int) bool { return listed[i].pid < listed[j].pid })
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "PID\tCOMMAND\tTCP\tKEEPALIVE\tIDLE\tAT-RISK")
-	conns, risky, riskyConns, inferred := 0, 0, 0, 0
-	for _, p := range listed {
+	for _, p := range h.listed {
 		idle := "-"
 		switch {
 		case p.keepalive > 0 && p.minIdle > 0:
@@ -113,27 +64,21 @@ func statusAll(stdout, stderr io.Writer, timers bool) int {
 			idle = "?"
 		}
 		risk := "-"
-		without := p.tcp - p.keepalive - p.unknown
 		switch {
-		case without > 0:
-			risk = fmt.Sprintf("AT-RISK:%d", without)
-			risky++
-			riskyConns += without
+		case p.atRisk() > 0:
+			risk = fmt.Sprintf("AT-RISK:%d", p.atRisk())
 		case p.unknown > 0:
 			risk = fmt.Sprintf("?:%d", p.unknown)
 		}
-		if p.inferred {
-			inferred++
-		}
-		conns += p.tcp
 		fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%s\t%s\n", p.pid, shim.Quote(p.comm), p.tcp, p.keepalive, idle, risk)
 	}
 	w.Flush()
+	conns, risky, riskyConns, inferred := h.totals()
 	fmt.Fprintf(stdout, "%d process(es) hold %d established TCP connection(s); %d connection(s) in %d process(es) have no keepalive (AT-RISK)",
-		len(listed), conns, riskyConns, risky)
+		len(h.listed), conns, riskyConns, risky)
 	nskip := 0
 	var why []string
-	for r, n := range skipped {
+	for r, n := range h.skipped {
 		nskip += n
 		why = append(why, fmt.Sprintf("%d %s", n, r))
 	}
@@ -149,6 +94,89 @@ func statusAll(stdout, stderr io.Writer, timers bool) int {
 			"?:N counts connections whose keepalive timer is hidden by a retransmission, and IDLE is then ?)\n", inferred)
 	}
 	return 0
+}
+
+// host is every process the caller may inspect that holds established TCP
+// connections, and the processes skipped, by reason.
+type host struct {
+	listed  []*procConns
+	skipped skipReasons
+}
+
+func (p *procConns) atRisk() int { return p.tcp - p.keepalive - p.unknown }
+
+// totals are the connections, the processes and connections at risk, and
+// the processes read from the timers.
+func (h *host) totals() (conns, risky, riskyConns, inferred int) {
+	for _, p := range h.listed {
+		conns += p.tcp
+		if n := p.atRisk(); n > 0 {
+			risky++
+			riskyConns += n
+		}
+		if p.inferred {
+			inferred++
+		}
+	}
+	return
+}
+
+func gatherHost(timers bool) (*host, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	self := os.Getpid()
+	h := &host{skipped: skipReasons{}}
+	byNS := map[string][]*procConns{} // network namespace -> processes
+	nsPID := map[string]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		p, ns, err := sockets(pid)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // ended while we looked
+		case errors.Is(err, fs.ErrPermission):
+			if !kernelThread(pid) {
+				h.skipped["permission denied (another user's; run as root)"]++
+			}
+			continue
+		case err != nil:
+			h.skipped[err.Error()]++
+			continue
+		case p == nil:
+			continue
+		}
+		byNS[ns] = append(byNS[ns], p)
+		nsPID[ns] = pid
+	}
+	for ns, procs := range byNS {
+		fd, err := procsock.Open(nsPID[ns], ns)
+		if err != nil {
+			reason := err.Error()
+			if !errors.As(err, new(*procsock.NamespaceError)) {
+				reason = fmt.Sprintf("sock_diag socket: %v", err)
+			}
+			h.skipped[reason] += len(procs)
+			continue
+		}
+		socks, err := procsock.Established(fd)
+		unix.Close(fd)
+		if err != nil {
+			h.skipped[err.Error()] += len(procs)
+			continue
+		}
+		for _, p := range procs {
+			if count(p, socks, timers) {
+				h.listed = append(h.listed, p)
+			}
+		}
+	}
+	sort.Slice(h.listed, func(i, j int) bool { return h.listed[i].pid < h.listed[j].pid })
+	return h, nil
 }
 
 // kernelThread: a kernel thread holds no socket, and its descriptors are

@@ -4,8 +4,9 @@
 //
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
 //	keepalive check [--config FILE] [--lib PATH]
-//	keepalive status [--timers | PID]
+//	keepalive status [--timers] [--json] | keepalive status [--json] PID
 //	keepalive cgroup attach|detach|status|load|unload ...
+//	keepalive metrics [--textfile DIR]
 //	keepalive --version
 package main
 
@@ -27,8 +28,9 @@ import (
 // usage takes its ranges from shim's rules, the library's own.
 var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
-       keepalive status [--timers] | keepalive status PID
+       keepalive status [--timers] [--json] | keepalive status [--json] PID
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
+       keepalive metrics [--textfile DIR] (see keepalive metrics --help)
        keepalive --version
 
 Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
@@ -62,7 +64,8 @@ TCP connections: how many, how many have keepalive on, the shortest idle
 time, and AT-RISK when some have none (--timers: keepalive read from the
 kernel's timers, without duplicating descriptors). keepalive status PID
 shows one process's TCP sockets with their settings and running timer.
-Other users' processes need root.
+Other users' processes need root. --json writes the same as JSON, with
+field names that stay (docs/json.md).
 `, shim.Rules[shim.VarIdle].Min, shim.Rules[shim.VarIdle].Max, shim.Rules[shim.VarIntvl].Min, shim.Rules[shim.VarIntvl].Max,
 	shim.Rules[shim.VarCnt].Min, shim.Rules[shim.VarCnt].Max,
 	shim.Rules[shim.VarUserTimeout].Min/1000, shim.Rules[shim.VarUserTimeout].Max/1000)
@@ -79,6 +82,8 @@ func main() {
 			os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
 		case "cgroup":
 			os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "metrics":
+			os.Exit(metrics(os.Args[2:], os.Stdout, os.Stderr))
 		case "version", "--version", "-version":
 			fmt.Printf("keepalive %s, built with %s\n", version, runtime.Version())
 			os.Exit(0)
@@ -248,6 +253,19 @@ func (u unpreloadable) Error() string {
 		"copy or link the library to a path without them and give that with --lib", u.what, shim.Quote(u.path))
 }
 
+// libDirs: what glibc's loader reads $LIB as, by architecture, on Debian
+// (multiarch) and on RPM systems, where the packages put the library.
+var libDirs = map[string][]string{
+	"amd64": {"lib/x86_64-linux-gnu", "lib64"},
+	"arm64": {"lib/aarch64-linux-gnu", "lib64"},
+	"386":   {"lib/i386-linux-gnu"},
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func searchLib(flagLib string) (string, error) {
 	if flagLib != "" {
 		abs, err := filepath.Abs(flagLib)
@@ -267,14 +285,21 @@ func searchLib(flagLib string) (string, error) {
 		return "", fmt.Errorf("cannot find this command's own path (%v): give --lib", err)
 	}
 	dir := filepath.Dir(exe)
-	candidates := []string{
-		filepath.Join(dir, "libkeepalive.so"),
-		filepath.Join(dir, "..", "lib", "libkeepalive.so"),
+	if _, err := os.Stat(filepath.Join(dir, "libkeepalive.so")); err == nil {
+		return filepath.Join(dir, "libkeepalive.so"), nil
 	}
-	for _, c := range candidates {
-		if _, err := os.Stat(c); err == nil {
-			return filepath.Clean(c), nil
+	// A package puts the library where its distribution keeps this
+	// architecture's libraries; then the line is the one that serves every
+	// architecture: glibc's loader reads $LIB as the program's own library
+	// directory (so a 32-bit program gets the 32-bit library).
+	prefix := filepath.Clean(filepath.Join(dir, ".."))
+	for _, d := range libDirs[runtime.GOARCH] {
+		if _, err := os.Stat(filepath.Join(prefix, d, "libkeepalive.so")); err == nil {
+			return prefix + "/$LIB/libkeepalive.so", nil
 		}
+	}
+	if c := filepath.Join(prefix, "lib", "libkeepalive.so"); fileExists(c) {
+		return c, nil
 	}
 	return "", fmt.Errorf("no libkeepalive.so in %s or %s: give --lib", dir, filepath.Clean(filepath.Join(dir, "..", "lib")))
 }

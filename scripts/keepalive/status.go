@@ -19,30 +19,36 @@ import (
 
 // sock is one TCP socket of the process.
 type sock struct {
-	fd           procsock.FD
-	state        string
-	local, peer  string
-	timer        string // ss's timer, "-" for none
-	keepalive    string // from getsockopt on a duplicate of the descriptor
-	idle, intvl  string
-	cnt, timeout string
+	fd          procsock.FD
+	state       string
+	local, peer string
+	timer       string            // ss's timer, "-" for none
+	opts        *procsock.Options // from getsockopt on a duplicate of the descriptor; nil if not read
 }
 
 func status(args []string, stdout, stderr io.Writer) int {
-	timers := len(args) > 0 && (args[0] == "--timers" || args[0] == "-timers")
-	if timers {
-		args = args[1:]
+	var timers, asJSON bool
+	var rest []string
+	for _, a := range args {
+		switch a {
+		case "--timers", "-timers":
+			timers = true
+		case "--json", "-json":
+			asJSON = true
+		default:
+			rest = append(rest, a)
+		}
 	}
-	if len(args) == 0 {
-		return statusAll(stdout, stderr, timers)
+	if len(rest) == 0 {
+		return statusAll(stdout, stderr, timers, asJSON)
 	}
-	if len(args) != 1 || timers {
-		fmt.Fprint(stderr, "usage: keepalive status [--timers] | keepalive status PID\n")
+	if len(rest) != 1 || timers {
+		fmt.Fprint(stderr, "usage: keepalive status [--timers] [--json] | keepalive status [--json] PID\n")
 		return 2
 	}
-	pid, err := strconv.Atoi(args[0])
+	pid, err := strconv.Atoi(rest[0])
 	if err != nil || pid <= 0 {
-		fmt.Fprintf(stderr, "keepalive status: %s is not a process ID\n", shim.Quote(args[0]))
+		fmt.Fprintf(stderr, "keepalive status: %s is not a process ID\n", shim.Quote(rest[0]))
 		return 2
 	}
 	proc := fmt.Sprintf("/proc/%d", pid)
@@ -51,9 +57,10 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive status: no process %d\n", pid)
 		return 1
 	}
+	command := strings.TrimSuffix(string(comm), "\n")
 	// A process names itself (prctl PR_SET_NAME): quoted, so that no
 	// terminal escape in it reaches the caller's terminal.
-	name := shim.Quote(strings.TrimSuffix(string(comm), "\n"))
+	name := shim.Quote(command)
 	if _, err := os.ReadDir(proc + "/fd"); err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			fmt.Fprintf(stderr, "keepalive status: cannot inspect process %d (%s): permission denied; run as its user or as root\n", pid, name)
@@ -73,7 +80,10 @@ func status(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	sort.Slice(socks, func(i, j int) bool { return socks[i].fd.Num < socks[j].fd.Num })
-	note := readOptions(pid, socks)
+	notes := readOptions(pid, socks)
+	if asJSON {
+		return writeJSON(stdout, stderr, socketsReportOf(pid, command, socks, notes))
+	}
 	if len(socks) == 0 {
 		fmt.Fprintf(stdout, "process %d (%s): no TCP sockets\n", pid, name)
 		return 0
@@ -82,12 +92,22 @@ func status(args []string, stdout, stderr io.Writer) int {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "FD\tSTATE\tLOCAL\tPEER\tKEEPALIVE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tTIMER")
 	for _, s := range socks {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.fd.Num, s.state, s.local, s.peer,
-			s.keepalive, s.idle, s.intvl, s.cnt, s.timeout, s.timer)
+		ka, idle, intvl, cnt, ut := "?", "?", "?", "?", "?"
+		if o := s.opts; o != nil {
+			unit := func(v int, u string) string {
+				if v < 0 {
+					return "?"
+				}
+				return strconv.Itoa(v) + u
+			}
+			ka = map[bool]string{true: "on", false: "off"}[o.Keepalive != 0]
+			idle, intvl, cnt, ut = unit(o.Idle, "s"), unit(o.Intvl, "s"), unit(o.Cnt, ""), unit(o.UserTimeout, "ms")
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.fd.Num, s.state, s.local, s.peer, ka, idle, intvl, cnt, ut, s.timer)
 	}
 	w.Flush()
-	if note != "" {
-		fmt.Fprintln(stdout, note)
+	for _, n := range notes {
+		fmt.Fprintln(stdout, n)
 	}
 	return 0
 }
@@ -123,10 +143,10 @@ func listTCP(pid int, fds []procsock.FD) ([]sock, error) {
 }
 
 // readOptions fills in each socket's options from a duplicate of its
-// descriptor. It returns a note when some could not be read: refused (the
+// descriptor. It returns notes when some could not be read: refused (the
 // right to trace the process is needed), or a descriptor closed or reused
 // since it was listed, whose options are not the listed socket's.
-func readOptions(pid int, socks []sock) string {
+func readOptions(pid int, socks []sock) []string {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err == nil {
 		defer unix.Close(pidfd)
@@ -135,28 +155,19 @@ func readOptions(pid int, socks []sock) string {
 	var changed []string
 	for i := range socks {
 		s := &socks[i]
-		s.keepalive, s.idle, s.intvl, s.cnt, s.timeout = "?", "?", "?", "?", "?"
 		if err != nil {
 			refused = err
 			continue
 		}
 		o, rerr := procsock.Read(pidfd, s.fd)
-		if errors.Is(rerr, procsock.ErrChanged) {
+		switch {
+		case errors.Is(rerr, procsock.ErrChanged):
 			changed = append(changed, strconv.Itoa(s.fd.Num))
-			continue
-		}
-		if rerr != nil {
+		case rerr != nil:
 			refused = rerr
-			continue
+		default:
+			s.opts = &o
 		}
-		s.keepalive = map[bool]string{true: "on", false: "off"}[o.Keepalive != 0]
-		unit := func(v int, u string) string {
-			if v < 0 {
-				return "?"
-			}
-			return strconv.Itoa(v) + u
-		}
-		s.idle, s.intvl, s.cnt, s.timeout = unit(o.Idle, "s"), unit(o.Intvl, "s"), unit(o.Cnt, ""), unit(o.UserTimeout, "ms")
 	}
 	var notes []string
 	if len(changed) > 0 {
@@ -165,5 +176,5 @@ func readOptions(pid int, socks []sock) string {
 	if refused != nil {
 		notes = append(notes, fmt.Sprintf("(settings shown as ? could not be read: %v; they need the right to trace the process, as its user or root)", refused))
 	}
-	return strings.Join(notes, "\n")
+	return notes
 }

@@ -65,7 +65,7 @@ func Probe() error {
 // EnsureBpffs mounts bpffs at dir unless one is there.
 func EnsureBpffs(dir string) error {
 	var sfs unix.Statfs_t
-	if err := unix.Statfs(dir, &sfs); err == nil && sfs.Type == bpfFsMagic {
+	if err := unix.Statfs(dir, &sfs); err == nil && uint32(sfs.Type) == bpfFsMagic {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -87,7 +87,7 @@ func withinBpffs(dir string) (bool, string) {
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(d, &sfs); err == nil {
-			return sfs.Type == bpfFsMagic, rest
+			return uint32(sfs.Type) == bpfFsMagic, rest
 		}
 		if d == "/" || d == "." {
 			return false, rest
@@ -168,45 +168,57 @@ func writeSettings(m *ebpf.Map, s sockops.Settings) error {
 	return nil
 }
 
+// openForChange opens dir's maps for a change of its settings. undo, given
+// the change's outcome, closes them and, when the change failed, puts back
+// the settings dir had (prev), or removes a directory that held none, so
+// that the kernel then holds what it held before.
+func openForChange(dir string, withPath bool) (m maps, prev sockops.Settings, undo func(error), err error) {
+	m, fresh, err := openMaps(dir, withPath)
+	if err != nil {
+		if left, _ := os.ReadDir(dir); fresh || len(left) == 0 {
+			Remove(dir)
+		}
+		return m, prev, nil, err
+	}
+	prev, hadPrev := readSettings(m.settings)
+	hadPrev = hadPrev && !fresh
+	return m, prev, func(err error) {
+		if err != nil && hadPrev {
+			writeSettings(m.settings, prev)
+		}
+		m.close()
+		if err != nil && !hadPrev {
+			Remove(dir)
+		}
+	}, nil
+}
+
 // Attach attaches the program with settings s to cg, its pins in dir. A
 // repeated attach replaces the settings and leaves one program. When it
 // fails, the settings the cgroup had before are put back, and a directory
 // that held none is removed: what Now then reads is what is attached.
 func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
-	m, fresh, err := openMaps(dir, true)
+	m, _, undo, err := openForChange(dir, true)
 	if err != nil {
-		if left, _ := os.ReadDir(dir); fresh || len(left) == 0 {
-			Remove(dir)
-		}
 		return err
 	}
-	defer m.close()
-	prev, hadPrev := readSettings(m.settings)
-	hadPrev = hadPrev && !fresh
-	defer func() {
-		if err == nil {
-			return
-		}
-		if hadPrev {
-			writeSettings(m.settings, prev)
-		} else {
-			m.close()
-			Remove(dir)
-		}
-	}()
+	defer func() { undo(err) }()
 	path := make([]byte, unix.PathMax)
 	copy(path, cg.Path)
 	if err := m.path.Put(uint32(0), path); err != nil {
 		return fmt.Errorf("writing the cgroup's path: %v", err)
 	}
+	ops, counted, err := newSockOps(m)
+	if err != nil {
+		return err
+	}
+	defer ops.Close()
+	if counted {
+		s.Flags |= sockops.CountsTimedOut
+	}
 	if err := writeSettings(m.settings, s); err != nil {
 		return err
 	}
-	ops, err := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters))
-	if err != nil {
-		return errors.New(Explain("loading the sock_ops program", err))
-	}
-	defer ops.Close()
 	if err := attachOrUpdate(filepath.Join(dir, pinOpsLink), cg, ebpf.AttachCGroupSockOps, ops); err != nil {
 		return err
 	}
@@ -220,6 +232,23 @@ func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
 	}
 	defer sopt.Close()
 	return attachOrUpdate(soptLink, cg, ebpf.AttachCGroupSetsockopt, sopt)
+}
+
+// newSockOps loads the sock_ops program that counts timed-out connections
+// where the kernel takes it (its BTF gives sk_err's place, and it lets a
+// sock_ops program read it: Linux 5.10 and later), else the one that does
+// not; counted says which.
+func newSockOps(m maps) (prog *ebpf.Program, counted bool, err error) {
+	if off, oerr := sockops.SkErrOffset(); oerr == nil {
+		if p, perr := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters, off)); perr == nil {
+			return p, true, nil
+		}
+	}
+	p, err := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters, -1))
+	if err != nil {
+		return nil, false, errors.New(Explain("loading the sock_ops program", err))
+	}
+	return p, false, nil
 }
 
 // attachOrUpdate puts prog in the place of the program of the link pinned at
@@ -280,47 +309,36 @@ func removeLink(path string) error {
 // programs are kept so that such attachments stay the ones pinned. When it
 // fails, as Attach.
 func Load(dir string, s sockops.Settings) (err error) {
-	m, fresh, err := openMaps(dir, false)
+	m, prev, undo, err := openForChange(dir, false)
 	if err != nil {
-		if left, _ := os.ReadDir(dir); fresh || len(left) == 0 {
-			Remove(dir)
-		}
 		return err
 	}
-	defer m.close()
-	prev, hadPrev := readSettings(m.settings)
-	hadPrev = hadPrev && !fresh
-	defer func() {
-		if err == nil {
-			return
-		}
-		if hadPrev {
-			writeSettings(m.settings, prev)
-		} else {
-			m.close()
-			Remove(dir)
-		}
-	}()
-	if err := writeSettings(m.settings, s); err != nil {
-		return err
-	}
-	pin := func(name string, spec *ebpf.ProgramSpec) error {
-		path := filepath.Join(dir, name)
-		if p, err := ebpf.LoadPinnedProgram(path, nil); err == nil {
-			p.Close()
-			return nil
-		}
-		p, err := ebpf.NewProgram(spec)
-		if err != nil {
-			return errors.New(Explain("loading the "+name+" program", err))
-		}
+	defer func() { undo(err) }()
+	pin := func(name string, p *ebpf.Program) error {
 		defer p.Close()
+		path := filepath.Join(dir, name)
 		if err := p.Pin(path); err != nil {
 			return fmt.Errorf("pinning %s: %v", path, err)
 		}
 		return nil
 	}
-	if err := pin(OpsProg, sockops.SockOps(m.settings, m.counters)); err != nil {
+	// A program pinned already stays: units attached from it keep it.
+	if p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, OpsProg), nil); err == nil {
+		p.Close()
+		s.Flags |= prev.Flags & sockops.CountsTimedOut
+	} else {
+		ops, counted, err := newSockOps(m)
+		if err != nil {
+			return err
+		}
+		if counted {
+			s.Flags |= sockops.CountsTimedOut
+		}
+		if err := pin(OpsProg, ops); err != nil {
+			return err
+		}
+	}
+	if err := writeSettings(m.settings, s); err != nil {
 		return err
 	}
 	if s.Flags&sockops.Force == 0 {
@@ -331,7 +349,15 @@ func Load(dir string, s sockops.Settings) (err error) {
 		}
 		return nil
 	}
-	return pin(SoptProg, sockops.Setsockopt(m.settings, m.counters))
+	if p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, SoptProg), nil); err == nil {
+		p.Close()
+		return nil
+	}
+	sopt, err := ebpf.NewProgram(sockops.Setsockopt(m.settings, m.counters))
+	if err != nil {
+		return errors.New(Explain("loading the setsockopt program", err))
+	}
+	return pin(SoptProg, sopt)
 }
 
 // Remove detaches the links of dir and removes every pin and dir.

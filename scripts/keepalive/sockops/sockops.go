@@ -11,10 +11,12 @@ package sockops
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 )
 
 // Settings is the value of the settings map, shared by both programs; the
@@ -35,6 +37,10 @@ const (
 	HasIntvl
 	HasCnt
 	HasUserTimeout
+	// CountsTimedOut says the attached program counts TimedOut; the
+	// command sets it when the kernel took the program that does
+	// (TimedOutProgram), so that status can say "-" rather than 0.
+	CountsTimedOut
 )
 
 // SettingsSize is the size of Settings in the map.
@@ -65,6 +71,7 @@ const (
 	Refused           // connections on which the kernel refused an option
 	Rewritten         // the program's own setsockopt calls replaced (--force)
 	Unanswered        // connections configured without knowing whether their program had turned keepalive on
+	TimedOut          // configured connections the kernel closed because probes or the user timeout went unanswered
 	NumCounters
 )
 
@@ -94,11 +101,18 @@ const (
 	ipprotoTCP     = 6
 	sockStream     = 1
 
-	activeEstablished  = 4 // BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB
-	passiveEstablished = 5 // BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB
+	activeEstablished  = 4  // BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB
+	passiveEstablished = 5  // BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB
+	stateCB            = 10 // BPF_SOCK_OPS_STATE_CB: args[0] old state, args[1] new
+	stateCBFlag        = 4  // BPF_SOCK_OPS_STATE_CB_FLAG
+	tcpClose           = 7  // TCP_CLOSE
+	etimedout          = 110
 
-	// struct bpf_sock_ops
-	sockOpsOp = 0
+	// struct bpf_sock_ops (uapi, stable)
+	sockOpsOp      = 0
+	sockOpsArg1    = 8   // args[1]
+	sockOpsCbFlags = 84  // bpf_sock_ops_cb_flags
+	sockOpsSk      = 184 // sk, Linux 5.10
 	// struct bpf_sockopt
 	sockoptSk        = 0
 	sockoptOptval    = 8
@@ -136,6 +150,47 @@ func count(counters *ebpf.Map, c int) asm.Instructions {
 	}
 }
 
+// SkErrOffset is the offset of sk_err in the kernel's struct sock, from its
+// BTF (/sys/kernel/btf/vmlinux); an error where the kernel has none.
+func SkErrOffset() (int, error) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return -1, err
+	}
+	var sock *btf.Struct
+	if err := spec.TypeByName("sock", &sock); err != nil {
+		return -1, err
+	}
+	if off, ok := memberOffset(sock, "sk_err"); ok {
+		return off, nil
+	}
+	return -1, errors.New("struct sock has no sk_err in the kernel's BTF")
+}
+
+// memberOffset finds a member by name, in anonymous members too, in bytes.
+func memberOffset(t btf.Type, name string) (int, bool) {
+	var members []btf.Member
+	switch s := t.(type) {
+	case *btf.Struct:
+		members = s.Members
+	case *btf.Union:
+		members = s.Members
+	default:
+		return 0, false
+	}
+	for _, m := range members {
+		if m.Name == name {
+			return int(m.Offset.Bytes()), true
+		}
+		if m.Name == "" {
+			if off, ok := memberOffset(btf.UnderlyingType(m.Type), name); ok {
+				return int(m.Offset.Bytes()) + off, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // AnswersKeepalive tells whether a kernel, by its release, answers a
 // sock_ops program's bpf_getsockopt(SOL_SOCKET, SO_KEEPALIVE): from 6.1
 // (the SOL_SOCKET options of bpf_getsockopt came with it). Before that the
@@ -155,7 +210,14 @@ func AnswersKeepalive(release string) bool {
 // connect, or its listener had it) and Force is clear. The callback runs
 // before connect() or accept() returns, so a program's own setsockopt after
 // that wins anyway; only the setsockopt program below changes that.
-func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
+//
+// With skErr >= 0 (the offset of sk_err in struct sock, from the kernel's
+// BTF: TimedOutProgram) it also asks for the connection's state changes and
+// counts TimedOut when one it configured is closed with ETIMEDOUT: what
+// tcp_write_err leaves when keepalive probes or the user timeout (or the
+// retransmissions) went unanswered; a reset or a close leaves another
+// error or none.
+func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 	const (
 		ctx    = asm.R6
 		cfg    = asm.R7
@@ -177,7 +239,9 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 		asm.Mov.Reg(ctx, asm.R1),
 		asm.LoadMem(asm.R2, ctx, sockOpsOp, asm.Word),
 		asm.JEq.Imm(asm.R2, activeEstablished, "established"),
-		asm.JNE.Imm(asm.R2, passiveEstablished, "out"),
+		asm.JEq.Imm(asm.R2, passiveEstablished, "established"),
+		asm.JNE.Imm(asm.R2, stateCB, "out"),
+		asm.Ja.Label("state"),
 		asm.LoadMapValue(cfg, settings.FD(), 0).WithSymbol("established"),
 		asm.LoadMem(flags, cfg, 0, asm.Word),
 		asm.Mov.Imm(failed, 0),
@@ -238,6 +302,32 @@ func SockOps(settings, counters *ebpf.Map) *ebpf.ProgramSpec {
 	c := count(counters, Configured)
 	c[0] = c[0].WithSymbol("configured")
 	insns = append(insns, c...)
+	if skErr >= 0 {
+		// Ask for this connection's state changes, keeping any flags
+		// another program of the cgroup asked for.
+		insns = append(insns,
+			asm.LoadMem(asm.R2, ctx, sockOpsCbFlags, asm.Word),
+			asm.Or.Imm(asm.R2, stateCBFlag),
+			asm.Mov.Reg(asm.R1, ctx),
+			asm.FnSockOpsCbFlagsSet.Call(),
+		)
+	}
+	insns = append(insns, asm.Ja.Label("out"))
+	// A state change: only for connections configured above, which asked.
+	state := asm.Instructions{asm.LoadMem(asm.R2, ctx, sockOpsArg1, asm.Word).WithSymbol("state")}
+	if skErr >= 0 {
+		state = append(state,
+			asm.JNE.Imm(asm.R2, tcpClose, "out"),
+			asm.LoadMem(asm.R1, ctx, sockOpsSk, asm.DWord),
+			asm.JEq.Imm(asm.R1, 0, "out"),
+			asm.FnSkcToTcpSock.Call(),
+			asm.JEq.Imm(asm.R0, 0, "out"),
+			asm.LoadMem(asm.R1, asm.R0, int16(skErr), asm.Word),
+			asm.JNE.Imm(asm.R1, etimedout, "out"),
+		)
+		state = append(state, count(counters, TimedOut)...)
+	}
+	insns = append(insns, state...)
 	insns = append(insns,
 		asm.Mov.Imm(asm.R0, 1).WithSymbol("out"),
 		asm.Return(),

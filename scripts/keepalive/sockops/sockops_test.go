@@ -47,7 +47,13 @@ func TestProgramsLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer counters.Close()
-	for name, spec := range map[string]*ebpf.ProgramSpec{"sock_ops": SockOps(settings, counters), "setsockopt": Setsockopt(settings, counters)} {
+	progs := map[string]*ebpf.ProgramSpec{"sock_ops": SockOps(settings, counters, -1), "setsockopt": Setsockopt(settings, counters)}
+	if off, err := SkErrOffset(); err == nil {
+		progs["sock_ops counting timeouts"] = SockOps(settings, counters, off)
+	} else {
+		t.Logf("NOT VERIFIED: the sock_ops program that counts timeouts (no kernel BTF here: %v)", err)
+	}
+	for name, spec := range progs {
 		p, err := ebpf.NewProgram(spec)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -55,7 +61,7 @@ func TestProgramsLoad(t *testing.T) {
 		}
 		p.Close()
 	}
-	bad := SockOps(settings, counters)
+	bad := SockOps(settings, counters, -1)
 	bad.Instructions = bad.Instructions[:len(bad.Instructions)-1] // no exit
 	var ve *ebpf.VerifierError
 	if p, err := ebpf.NewProgram(bad); err == nil || !errors.As(err, &ve) {
