@@ -155,14 +155,15 @@ test-safety: deps $(LIB) $(BIN)
 		-run '^TestSafety' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
 
 # Debian 11, 12 and 13 guests under qemu (KVM if it boots here, else TCG),
-# each with its own kernel and systemd, the .deb from dist installed with
+# each with its own kernel and systemd, the .debs from dist installed with
 # dpkg -i: test/systems. The guests are built once per suite by scripts/guest
 # and cached in build/guests/SUITE (debootstrap, root only; a few minutes and
 # about 1.5 GB each); SUITES picks some.
 SUITES ?= bullseye bookworm trixie
 test-systems: dist
 	scripts/deps systems
-	cd test/systems && KEEPALIVE_SYSTEMS=1 KEEPALIVE_DEB=$(CURDIR)/$(DIST)/libkeepalive_$(VERSION)_amd64.deb \
+	cd test/systems && KEEPALIVE_SYSTEMS=1 \
+		KEEPALIVE_DEBS="$(addprefix $(CURDIR)/$(DIST)/,libkeepalive1_$(VERSION)_amd64.deb keepalive_$(VERSION)_amd64.deb)" \
 		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests KEEPALIVE_SUITES="$(SUITES)" \
 		$(GOCMD) test -count=1 -timeout 30m . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-systems.log | $(CURDIR)/scripts/test-summary
 

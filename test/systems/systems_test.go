@@ -1,5 +1,5 @@
 // Package systems boots Debian 11, 12 and 13 guests under qemu, with their
-// own kernels and a real systemd, installs the project's .deb there with
+// own kernels and a real systemd, installs the project's .debs there with
 // dpkg -i and runs the checks of guest/run.sh in them: the preload and the
 // cgroup mode under real units, read back from the guest's kernel. `make
 // test-systems` runs it (root; scripts/guest builds and caches the guests
@@ -7,7 +7,8 @@
 //
 //	KEEPALIVE_SYSTEMS=1       run at all (else skipped: plain `go test` and
 //	                          `make test` boot nothing)
-//	KEEPALIVE_DEB             the package (build/dist/libkeepalive_*_amd64.deb)
+//	KEEPALIVE_DEBS            the packages, space-separated (build/dist's
+//	                          libkeepalive1_*_amd64.deb and keepalive_*_amd64.deb)
 //	KEEPALIVE_GUESTS          where the guests are cached (build/guests)
 //	KEEPALIVE_SUITES          which, space-separated (bullseye bookworm trixie)
 //	KEEPALIVE_GUEST_TIMEOUT   the bound of one boot (8m)
@@ -122,9 +123,13 @@ func TestSystems(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("SKIPPED LOUDLY: qemu-system-x86_64 is missing (apt-get install qemu-system-x86; scripts/deps systems): no guest was booted")
 	}
-	deb, err := filepath.Glob(env("KEEPALIVE_DEB", "../../build/dist/libkeepalive_*_amd64.deb"))
-	if err != nil || len(deb) != 1 {
-		t.Fatalf("want one .deb (KEEPALIVE_DEB, from make dist), found %v", deb)
+	var debs []string
+	for _, pattern := range strings.Fields(env("KEEPALIVE_DEBS", "../../build/dist/libkeepalive1_*_amd64.deb ../../build/dist/keepalive_*_amd64.deb")) {
+		found, _ := filepath.Glob(pattern)
+		if len(found) != 1 {
+			t.Fatalf("want one package for %s (KEEPALIVE_DEBS, from make dist), found %v", pattern, found)
+		}
+		debs = append(debs, found[0])
 	}
 	guests, _ := filepath.Abs(env("KEEPALIVE_GUESTS", "../../build/guests"))
 	probe := filepath.Join(guests, "probe")
@@ -160,7 +165,7 @@ func TestSystems(t *testing.T) {
 				t.Log(m.out)
 			}
 			t.Logf("%s: guest ready after %.0f s", suite, m.took.Seconds())
-			g := &guest{suite: suite, dir: filepath.Join(guests, suite), deb: deb[0], probe: probe, timeout: timeout}
+			g := &guest{suite: suite, dir: filepath.Join(guests, suite), debs: debs, probe: probe, timeout: timeout}
 			g.run(t)
 		})
 	}
@@ -174,8 +179,9 @@ type made struct {
 }
 
 type guest struct {
-	suite, dir, deb, probe string
-	timeout                time.Duration
+	suite, dir, probe string
+	debs              []string
+	timeout           time.Duration
 }
 
 func (g *guest) run(t *testing.T) {
@@ -187,9 +193,10 @@ func (g *guest) run(t *testing.T) {
 	share := filepath.Join(g.dir, "share")
 	os.RemoveAll(share)
 	for _, c := range [][]string{
-		{"mkdir", "-p", share},
+		{"mkdir", "-p", filepath.Join(share, "debs")},
+		append([]string{"cp"}, append(g.debs, filepath.Join(share, "debs"))...),
 		{"cp", "guest/run.sh", filepath.Join(share, "run")},
-		{"cp", "guest/peer.py", g.probe, g.deb, share},
+		{"cp", "guest/peer.py", g.probe, share},
 		{"cp", "-r", "guest/units", share},
 		// One disk for both boots, so that the second sees what the first
 		// enabled: a sparse copy of the cached image.

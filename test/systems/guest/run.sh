@@ -111,11 +111,15 @@ phase1() {
 	# The package, as a user installs it.
 	local o
 	local rc
-	o=$(dpkg -i /share/libkeepalive_*_amd64.deb 2>&1)
+	# The packages of build/dist (libkeepalive1, the library; keepalive,
+	# the command, the examples and the units), together.
+	o=$(dpkg -i /share/debs/*.deb 2>&1)
 	rc=$?
-	verdict package/dpkg-install '[ $rc = 0 ] && [ -x /usr/bin/keepalive ] && [ -f /usr/lib/libkeepalive.so ]' "$o"
+	verdict package/dpkg-install '[ $rc = 0 ] && [ -x /usr/bin/keepalive ] && [ -e /usr/lib/x86_64-linux-gnu/libkeepalive.so ]' "$o"
+	local version
+	version=$(dpkg-query -W -f '${Version}' keepalive)
 	o=$(keepalive --version 2>&1)
-	verdict package/version '[[ $o == *1.0.0* ]]' "$o"
+	verdict package/version '[ -n "$version" ] && [[ $o == *"$version"* ]]' "package $version: $o"
 	o=$(keepalive check 2>&1)
 	rc=$?
 	verdict package/check '[ $rc = 0 ]' "$o"
@@ -286,8 +290,7 @@ phase1() {
 	fi
 
 	# systemd's BPFProgram= from keepalive-load@ (systemd 249 or newer).
-	sed 's|@BINDIR@|/usr/bin|g' "$data/systemd-keepalive-load@.service" > "$units/keepalive-load@.service" 2>/dev/null ||
-		cp "$data/systemd-keepalive-load@.service" "$units/keepalive-load@.service"
+	# keepalive-load@.service is the package's own (/usr/lib/systemd/system).
 	fresh bpfprog.service
 	sock_check cgroup/bpfprogram/control "$(mainpid bpfprog)" "peer=127.0.0.1:7100" "$kernel" "without the drop-in"
 	dropin bpfprog.service systemd-keepalive-bpfprogram.conf
@@ -310,7 +313,12 @@ phase1() {
 
 	deadpeer
 
-	# The reboot: enabled units, the drop-in on one; phase 2 reads them.
+	# The reboot: enabled units, the drop-in on one, and the package's
+	# keepalive-cgroup@.service on a slice of its own with a service in it,
+	# its settings from /etc/keepalive.conf (written now: the preload
+	# checks above ran without it); phase 2 reads them.
+	printf 'KEEPIDLE=60\nKEEPINTVL=10\nKEEPCNT=3\nKEEPUSERTIMEOUT=90\n' > /etc/keepalive.conf
+	systemctl enable keepalive-cgroup@ka-boot.slice.service reboot-slice.service 2>/dev/null
 	mkdir -p "$units/reboot.service.d"
 	cp "$data/systemd-keepalive-cgroup.conf" "$units/reboot.service.d/"
 	systemctl daemon-reload
@@ -403,6 +411,16 @@ phase2() {
 	pid=$(mainpid reboot.service)
 	settle conn_of "$pid" "peer=127.0.0.1:7100"
 	sock_check reboot/keepalive "$pid" "peer=127.0.0.1:7100" "$configured" "enabled with the ExecStartPre= drop-in, after the second boot, no manual step"
+	o=$(systemctl is-active keepalive-cgroup@ka-boot.slice.service)
+	verdict reboot/cgroup-slice/active '[ "$o" = active ]' "keepalive-cgroup@ka-boot.slice.service after the second boot: $o"
+	for i in $(seq 300); do
+		[ "$(systemctl is-active reboot-slice.service)" = activating ] || break
+		sleep 0.2
+	done
+	pid=$(mainpid reboot-slice.service)
+	settle conn_of "$pid" "peer=127.0.0.1:7100"
+	sock_check reboot/cgroup-slice "$pid" "peer=127.0.0.1:7100" "$configured" \
+		"a service in ka-boot.slice, keepalive-cgroup@ka-boot.slice enabled with /etc/keepalive.conf, after the second boot"
 	pid=$(mainpid reboot-plain.service)
 	settle conn_of "$pid" "peer=127.0.0.1:7100"
 	sock_check reboot/control "$pid" "peer=127.0.0.1:7100" "$kernel" "enabled without the drop-in"
