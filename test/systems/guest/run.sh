@@ -312,6 +312,7 @@ phase1() {
 	systemctl stop bpfprog.service
 
 	deadpeer
+	container
 
 	# The reboot: enabled units, the drop-in on one, and the package's
 	# keepalive-cgroup@.service on a slice of its own with a service in it,
@@ -395,6 +396,61 @@ deadpeer() {
 	done
 	systemctl stop ka-peer
 	ip netns del kapeer
+}
+
+# A systemd-nspawn container (machinectl's, in machine.slice) in a network
+# namespace of its own, its program static (no preload could reach it), the
+# peer outside: before `keepalive cgroup attach machine.slice` its
+# connection has no keepalive (the control), after it the settings; read
+# from the kernel by ka-probe socks on the container's process.
+container() {
+	if ! command -v systemd-nspawn >/dev/null; then
+		result container/nspawn skip "no systemd-nspawn here (package systemd-container)"
+		return
+	fi
+	local root=/var/lib/machines/kac round pid line cg o
+	mkdir -p $root/usr/lib $root/etc $root/bin
+	printf 'ID=kac\nNAME=kac\n' > $root/usr/lib/os-release
+	cp /usr/local/bin/ka-probe $root/bin/ka-probe
+	ip netns add kans
+	ip link add kn0 type veth peer name kn1 netns kans
+	ip addr add 10.98.0.1/24 dev kn0
+	ip link set kn0 up
+	ip -n kans addr add 10.98.0.2/24 dev kn1
+	ip -n kans link set kn1 up
+	ip -n kans link set lo up
+	systemd-run --unit=ka-nspeer /usr/local/bin/ka-probe server 10.98.0.1:7300 >/dev/null 2>&1
+	settle sh -c 'ss -Htln | grep -q 10.98.0.1:7300'
+	for round in control attached; do
+		if [ $round = attached ]; then
+			o=$(attach machine.slice)
+			verdict container/attach '[[ $o == *"attached to /sys/fs/cgroup/"*machine.slice* ]]' "attach machine.slice: $o"
+		fi
+		systemd-run --unit=ka-nspawn-$round systemd-nspawn -q -D $root -M kac \
+			--network-namespace-path=/run/netns/kans /bin/ka-probe client 10.98.0.1:7300 >/dev/null 2>&1
+		settle sh -c '[ -n "$(machinectl show kac -p Leader --value 2>/dev/null)" ]'
+		pid=$(machinectl show kac -p Leader --value 2>/dev/null)
+		if [ -z "$pid" ]; then
+			result container/nspawn/$round fail "no container kac started: $(systemctl status ka-nspawn-$round 2>&1 | tail -5)"
+			systemctl stop ka-nspawn-$round 2>/dev/null
+			continue
+		fi
+		settle conn_of "$pid" "peer=10.98.0.1:7300"
+		line=$(socks "$pid" "peer=10.98.0.1:7300")
+		cg=$(cut -d: -f3 "/proc/$pid/cgroup" | tail -1)
+		if [ $round = control ]; then
+			verdict container/nspawn/control 'has "$line" "ka=0" && [[ $cg == /machine.slice/* ]]' \
+				"the container's client before any attach, in $cg: ${line:-no connection}"
+		else
+			verdict container/nspawn 'has "$line" "$configured"' \
+				"a static program in a systemd-nspawn container (cgroup $cg, its own network namespace, the peer outside) after attach machine.slice: want $configured; kernel says: ${line:-no connection}"
+		fi
+		systemctl stop ka-nspawn-$round
+		settle sh -c '! machinectl show kac >/dev/null 2>&1'
+	done
+	keepalive cgroup detach machine.slice >/dev/null 2>&1
+	systemctl stop ka-nspeer
+	ip netns del kans
 }
 
 phase2() {
