@@ -160,10 +160,14 @@ test-safety: deps $(LIB) $(BIN)
 # and cached in build/guests/SUITE (debootstrap, root only; a few minutes and
 # about 1.5 GB each); SUITES picks some.
 SUITES ?= bullseye bookworm trixie
-test-systems: dist
+# A 32-bit client for the i386 case, against Debian 11's i386 glibc.
+$(BUILD)/guests/client32: test/systems/guest/client32.c $(SYSROOT)/i386/.done
+	@mkdir -p $(@D)
+	$(call glibc_cc,i386) -O1 -Wall -Werror -o $@ $<
+test-systems: dist $(BUILD)/guests/client32
 	scripts/deps systems
-	cd test/systems && KEEPALIVE_SYSTEMS=1 \
-		KEEPALIVE_DEBS="$(addprefix $(CURDIR)/$(DIST)/,libkeepalive1_$(VERSION)_amd64.deb keepalive_$(VERSION)_amd64.deb)" \
+	cd test/systems && KEEPALIVE_SYSTEMS=1 KEEPALIVE_CLIENT32=$(CURDIR)/$(BUILD)/guests/client32 \
+		KEEPALIVE_DEBS="$(addprefix $(CURDIR)/$(DIST)/,libkeepalive1_$(VERSION)_amd64.deb libkeepalive1_$(VERSION)_i386.deb keepalive_$(VERSION)_amd64.deb)" \
 		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests KEEPALIVE_SUITES="$(SUITES)" \
 		$(GOCMD) test -count=1 -timeout 30m . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-systems.log | $(CURDIR)/scripts/test-summary
 

@@ -8,7 +8,9 @@
 //	KEEPALIVE_SYSTEMS=1       run at all (else skipped: plain `go test` and
 //	                          `make test` boot nothing)
 //	KEEPALIVE_DEBS            the packages, space-separated (build/dist's
-//	                          libkeepalive1_*_amd64.deb and keepalive_*_amd64.deb)
+//	                          libkeepalive1_*_amd64.deb and keepalive_*_amd64.deb;
+//	                          make adds libkeepalive1_*_i386.deb)
+//	KEEPALIVE_CLIENT32        the 32-bit client (build/guests/client32)
 //	KEEPALIVE_GUESTS          where the guests are cached (build/guests)
 //	KEEPALIVE_SUITES          which, space-separated (bullseye bookworm trixie)
 //	KEEPALIVE_GUEST_TIMEOUT   the bound of one boot (8m)
@@ -197,6 +199,7 @@ func (g *guest) run(t *testing.T) {
 		append([]string{"cp"}, append(g.debs, filepath.Join(share, "debs"))...),
 		{"cp", "guest/run.sh", filepath.Join(share, "run")},
 		{"cp", "guest/peer.py", g.probe, share},
+		{"cp", env("KEEPALIVE_CLIENT32", "../../build/guests/client32"), filepath.Join(share, "client32")},
 		{"cp", "-r", "guest/units", share},
 		// One disk for both boots, so that the second sees what the first
 		// enabled: a sparse copy of the cached image.

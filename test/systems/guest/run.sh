@@ -97,6 +97,7 @@ attach() { keepalive cgroup attach --idle 60 --interval 10 --count 3 --user-time
 install_units() {
 	cp /share/probe /usr/local/bin/ka-probe
 	cp /share/peer.py /usr/local/bin/ka-peer.py
+	[ -e /share/client32 ] && cp /share/client32 /usr/local/bin/client32
 	cp /share/units/* $units/
 	mv $units/web-front.service "$units/web\\x2dfront.service"
 	systemctl daemon-reload
@@ -150,6 +151,25 @@ phase1() {
 	dropin ka-pyclient.service systemd-keepalive.conf
 	fresh ka-pyclient
 	sock_check preload/client "$(mainpid ka-pyclient)" "peer=127.0.0.1:7100" "$configured" "python3 client under the drop-in"
+
+	# A 32-bit daemon (i386, beside the 64-bit ones): the same drop-in, its
+	# one LD_PRELOAD=/usr/$LIB/libkeepalive.so line, gives it keepalive
+	# through libkeepalive1:i386, installed beside libkeepalive1:amd64.
+	if [ -x /usr/local/bin/client32 ] && [ -e /usr/lib/i386-linux-gnu/libkeepalive.so ]; then
+		systemctl start legacy32
+		settle conn_of "$(mainpid legacy32)" "peer=127.0.0.1:7100"
+		sock_check preload/i386/control "$(mainpid legacy32)" "peer=127.0.0.1:7100" "$kernel" "a 32-bit client without the drop-in"
+		dropin legacy32.service systemd-keepalive.conf
+		fresh legacy32
+		local class
+		class=$(python3 -c 'import sys; print({1: "ELF32", 2: "ELF64"}.get(open(sys.argv[1], "rb").read(5)[4]))' /usr/local/bin/client32)
+		verdict preload/i386/elf32 '[ "$class" = ELF32 ]' "the client is $class"
+		sock_check preload/i386 "$(mainpid legacy32)" "peer=127.0.0.1:7100" "$configured" \
+			"a 32-bit client ($class) under the drop-in's LD_PRELOAD=/usr/\$LIB line"
+		systemctl stop legacy32
+	else
+		result preload/i386 fail "no 32-bit client or no libkeepalive1:i386 in this guest: $(ls /usr/local/bin/client32 /usr/lib/i386-linux-gnu/libkeepalive.so 2>&1 | tr '\n' ' ')"
+	fi
 
 	systemctl start ka-pysock.socket
 	connect "mainpid ka-pysock" 7003
@@ -348,7 +368,9 @@ deadpeer() {
 	mkdir -p /run/ka
 	sed 's/^Environment=KEEPIDLE=.*/Environment=KEEPIDLE=1 KEEPINTVL=1 KEEPCNT=2 KEEPUSERTIMEOUT=0/' \
 		"$data/systemd-keepalive.conf" > /tmp/fast-preload.conf
-	sed 's/--idle 60 --interval 10 --count 3 --user-timeout 90/--idle 1 --interval 1 --count 2/' \
+	# Without the detach at stop, so that the dead peer's count can be
+	# read after the client gave up (and the unit ended); detached below.
+	sed -e 's/--idle 60 --interval 10 --count 3 --user-timeout 90/--idle 1 --interval 1 --count 2/' -e '/^ExecStopPost=/d' \
 		"$data/systemd-keepalive-cgroup.conf" > /tmp/fast-cgroup.conf
 	local round u t0 f now ok
 	for round in control keepalive; do
@@ -393,6 +415,16 @@ deadpeer() {
 			fi
 		done
 		systemctl stop ka-deadpre ka-deadcg
+		if [ $round = keepalive ]; then
+			# The dead peer, counted by the kernel's program (TIMED-OUT),
+			# read back by status --json and held against the wire: one.
+			local j to
+			j=$(keepalive cgroup status --json ka-deadcg.service 2>&1)
+			to=$(echo "$j" | python3 -c 'import json,sys; a=json.load(sys.stdin)["attachments"]; print(a[0]["timed_out"] if a else "none")' 2>&1)
+			verdict deadpeer/cgroup/timed-out '[ "$to" = 1 ] && [ -e /run/ka/deadcg ]' \
+				"status --json timed_out on Linux $(uname -r) after the client's ETIMEDOUT: $to (want 1)"
+			keepalive cgroup detach ka-deadcg.service >/dev/null 2>&1
+		fi
 	done
 	systemctl stop ka-peer
 	ip netns del kapeer
