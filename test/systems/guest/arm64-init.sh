@@ -29,9 +29,10 @@ verdict() {
 	shift 2
 	if eval "$cond"; then result "$name" pass "$*"; else result "$name" fail "$*"; fi
 }
-# has LINE WANT: every key=value of WANT is in LINE.
+# has LINE WANT: every key=value of WANT is in LINE (and WANT is not empty).
 has() {
 	local w
+	[ -n "$2" ] || return 1
 	for w in $2; do
 		case " $1 " in
 		*" $w "*) ;;
@@ -61,11 +62,12 @@ more() {
 	kill -USR1 "$1"
 	settle more_than "$1" "peer=127.0.0.1:7100" "$n"
 }
-# sock_check NAME PID FILTER WANT WHAT
+# sock_check NAME PID FILTER WANT WHAT (verdict's eval sees these locals,
+# not sock_check's positional parameters)
 sock_check() {
-	local line
+	local line want=$4
 	line=$(socks "$2" "$3")
-	verdict "$1" 'has "$line" "$4"' "$5: want $4; kernel says: ${line:-no such socket of PID $2}"
+	verdict "$1" 'has "$line" "$want"' "$5: want $want; kernel says: ${line:-no such socket of PID $2}"
 }
 # field OUTPUT NAME: the C driver's line NAME (test/c/sockets.c, accept.c).
 field() { echo "$1" | grep "^$2 " | head -1; }
