@@ -164,6 +164,11 @@ sock_check cgroup/accepted $srv "local=127.0.0.1:7102 peer=127" "$configured" "a
 o=$(timeout 60 keepalive cgroup status 2>&1)
 rc=$?
 verdict cgroup/status '[ $rc = 0 ] && echo "$o" | grep -q "legacy.service"' "keepalive cgroup status (exit $rc): $o"
+# Its CONFIGURED counter (the program's own map): the two connections made
+# in the cgroup since attach, the client's and the accepted one, as the
+# kernel said above; the outside client's is not counted.
+n=$(echo "$o" | awk '$1 ~ /legacy\.service$/ {print $8}')
+verdict cgroup/status/configured '[ "$n" = 2 ]' "want CONFIGURED 2 (one connection made, one accepted in legacy.service); status says ${n:-no row}"
 pins=$(find /sys/fs/bpf/keepalive 2>/dev/null | tr '\n' ' ')
 verdict cgroup/pinned '[ -n "$pins" ]' "pins: $pins"
 o=$(timeout 60 keepalive cgroup detach $cg 2>&1)
