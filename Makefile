@@ -172,11 +172,13 @@ test-systems: dist
 # into dynamic C programs and the arm64 command's cgroup mode (its BPF
 # program JIT-compiled for arm64), test/systems/arm64_test.go. The kernel,
 # busybox-static and libc6 come from Debian's archive (scripts/guest-arm64,
-# no root, cached in build/guests/arm64). Not run by .ci/run: see
-# docs/supported.md.
+# no root, cached in build/guests/arm64). It runs the files of make cross,
+# or, with ARM64_DEBS (paths of the two arm64 packages of make dist, as
+# .ci/run gives them), those packages unpacked.
+ARM64_DEBS ?=
 test-arm64-guest: $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-arm64/keepalive
 	scripts/deps arm64-guest
-	cd test/systems && KEEPALIVE_ARM64_GUEST=1 \
+	cd test/systems && KEEPALIVE_ARM64_GUEST=1 KEEPALIVE_ARM64_DEBS="$(abspath $(ARM64_DEBS))" \
 		KEEPALIVE_ARM64_LIB=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
 		KEEPALIVE_ARM64_CMD=$(CURDIR)/$(BUILD)/linux-arm64/keepalive \
 		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests \

@@ -10,6 +10,10 @@ package systems
 //	KEEPALIVE_ARM64_GUEST=1     run at all (else skipped)
 //	KEEPALIVE_ARM64_LIB         the arm64 library (build/linux-arm64/libkeepalive.so)
 //	KEEPALIVE_ARM64_CMD         the arm64 command (build/linux-arm64/keepalive)
+//	KEEPALIVE_ARM64_DEBS        instead of these two, the arm64 packages of
+//	                            make dist (libkeepalive1_*_arm64.deb and
+//	                            keepalive_*_arm64.deb, space-separated),
+//	                            unpacked into the guest with dpkg-deb -x
 //	KEEPALIVE_GUESTS            the cache; scripts/guest-arm64 makes GUESTS/arm64
 //	KEEPALIVE_GUEST_TIMEOUT     the bound of the boot (8m)
 //
@@ -45,11 +49,25 @@ func TestArm64Guest(t *testing.T) {
 	total := time.Now()
 	lib, _ := filepath.Abs(env("KEEPALIVE_ARM64_LIB", "../../build/linux-arm64/libkeepalive.so"))
 	cmd, _ := filepath.Abs(env("KEEPALIVE_ARM64_CMD", "../../build/linux-arm64/keepalive"))
-	for _, f := range []string{lib, cmd} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("the arm64 build (make cross): %v", err)
+	var debs []string
+	for _, pattern := range strings.Fields(os.Getenv("KEEPALIVE_ARM64_DEBS")) {
+		found, _ := filepath.Glob(pattern)
+		if len(found) != 1 {
+			t.Fatalf("want one package for %s (KEEPALIVE_ARM64_DEBS, from make dist), found %v", pattern, found)
+		}
+		debs = append(debs, found[0])
+	}
+	build := "make cross: " + lib + " and " + cmd
+	if debs != nil {
+		build = "the packages " + strings.Join(debs, " ")
+	} else {
+		for _, f := range []string{lib, cmd} {
+			if _, err := os.Stat(f); err != nil {
+				t.Fatalf("the arm64 build (make cross): %v", err)
+			}
 		}
 	}
+	t.Logf("arm64: the build under test: %s", build)
 	guests, _ := filepath.Abs(env("KEEPALIVE_GUESTS", "../../build/guests"))
 	dir := filepath.Join(guests, "arm64")
 	timeout, err := time.ParseDuration(env("KEEPALIVE_GUEST_TIMEOUT", "8m"))
@@ -78,15 +96,26 @@ func TestArm64Guest(t *testing.T) {
 	root := filepath.Join(work, "root")
 	bin := filepath.Join(root, "usr", "local", "bin")
 	libdir := filepath.Join(root, "usr", "lib", "aarch64-linux-gnu")
-	for _, c := range [][]string{
+	steps := [][]string{
 		{"mkdir", "-p", work},
 		{"cp", "-a", filepath.Join(dir, "root"), root},
 		{"mkdir", "-p", bin, libdir, filepath.Join(root, "usr", "bin")},
-		{"cp", lib, filepath.Join(libdir, "libkeepalive.so")},
-		{"cp", cmd, filepath.Join(root, "usr", "bin", "keepalive")},
 		{"cp", "guest/arm64-init.sh", filepath.Join(root, "init")},
 		{"chmod", "755", filepath.Join(root, "init")},
-	} {
+	}
+	if debs != nil {
+		// As the packages install them: the library as
+		// /usr/lib/aarch64-linux-gnu/libkeepalive.so.1 with the preload
+		// name beside it, the command, the examples.
+		for _, d := range debs {
+			steps = append(steps, []string{"dpkg-deb", "-x", d, root})
+		}
+	} else {
+		// Where the packages put them, so the command finds the library.
+		steps = append(steps, []string{"cp", lib, filepath.Join(libdir, "libkeepalive.so")},
+			[]string{"cp", cmd, filepath.Join(root, "usr", "bin", "keepalive")})
+	}
+	for _, c := range steps {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
 		}
@@ -104,6 +133,9 @@ func TestArm64Guest(t *testing.T) {
 		if out, err := cc.CombinedOutput(); err != nil {
 			t.Fatalf("aarch64-linux-gnu-gcc %s.c: %v\n%s", d, err, out)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "ka-build"), []byte(build+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	initrd := filepath.Join(work, "initrd.cpio")
 	if err := writeCpio(root, initrd); err != nil {

@@ -74,10 +74,11 @@ field() { echo "$1" | grep "^$2 " | head -1; }
 
 kernel_defaults="ka=0 idle=7200 intvl=75 cnt=9 ut=0"
 jit=$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo none)
+result info/build info "$(cat /etc/ka-build)"
 result info/system info "$(uname -srm); busybox $(busybox | head -1 | cut -d' ' -f2); $(/lib/aarch64-linux-gnu/libc.so.6 | head -1); uptime $(cut -d' ' -f1 /proc/uptime) s; bpf_jit_enable=$jit bpf_jit_harden=$(cat /proc/sys/net/core/bpf_jit_harden 2>/dev/null) (1: the arm64 JIT compiles every BPF program; 0: the interpreter)"
 
 # (1) The preload in a dynamic C program, without and with LD_PRELOAD.
-lib=/usr/lib/aarch64-linux-gnu/libkeepalive.so
+lib=/usr/lib/aarch64-linux-gnu/libkeepalive.so  # the packages' preload name
 tuned="ka=1 idle=10 intvl=5 cnt=3 ut=3000"
 o=$(timeout 60 sockets 2>&1)
 rc=$?
@@ -103,9 +104,26 @@ verdict preload/accept/control '[ $rc = 0 ] && has "$(field "$o" accepted)" "$ke
 o=$(LD_PRELOAD=$lib KEEPIDLE=10 KEEPINTVL=5 KEEPCNT=3 KEEPUSERTIMEOUT=3 timeout 60 accept raw 2>&1)
 rc=$?
 verdict preload/accept '[ $rc = 0 ] && has "$(field "$o" accepted)" "$tuned"' "accept raw (a raw-syscall listener) under LD_PRELOAD (exit $rc): $(field "$o" accepted)"
-o=$(timeout 60 keepalive --lib $lib --idle 10 --interval 5 --count 3 --user-timeout 3 -- sockets 2>&1)
+# The command finds the library where the packages put it (no --lib).
+o=$(timeout 60 keepalive --idle 10 --interval 5 --count 3 --user-timeout 3 -- sockets 2>&1)
 rc=$?
 verdict preload/command '[ $rc = 0 ] && has "$(field "$o" inet_stream)" "$tuned"' "keepalive --idle 10 ... -- sockets (exit $rc): $(field "$o" inet_stream)"
+o=$(timeout 60 keepalive check 2>&1)
+rc=$?
+verdict preload/check '[ $rc = 0 ]' "keepalive check (exit $rc): $o"
+# From the packages: the LD_PRELOAD line and the settings of the shipped
+# systemd drop-in, as systemd would set them.
+dropin=/usr/share/libkeepalive/systemd-keepalive.conf
+if [ -e /usr/lib/aarch64-linux-gnu/libkeepalive.so.1 ] && [ -e $dropin ]; then
+	line=$(sed -n 's/^Environment=LD_PRELOAD=//p' $dropin)
+	settings=$(sed -n 's/^Environment=\(KEEP.*\)/\1/p' $dropin)
+	o=$(env LD_PRELOAD="$line" $settings timeout 60 sockets 2>&1)
+	rc=$?
+	verdict preload/package-dropin '[ $rc = 0 ] && has "$(field "$o" inet_stream)" "ka=1 idle=60 intvl=10 cnt=3 ut=90000"' \
+		"the drop-in's LD_PRELOAD=$line $settings (exit $rc): $(field "$o" inet_stream)"
+else
+	result preload/package-dropin skip "SKIPPED LOUDLY: not from the packages (give ARM64_DEBS) ($(cat /etc/ka-build)): no drop-in to read"
+fi
 
 # (2) The cgroup mode: a cgroup named as systemd names a service, a static
 # Go client inside, one outside, a server inside for accepted connections.
