@@ -44,7 +44,7 @@ ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 GODIRS := shim preload test scripts
 SOURCES := $(shell find shim preload -name "*.go" -o -name "*.c" -o -name "*.h" -o -name "*.map") go.mod go.sum
 
-.PHONY: all build cross portable dist demo deps test test-safety test-systems fuzz bench install uninstall installed-files deb clean FORCE
+.PHONY: all build cross portable dist demo deps test test-safety test-systems test-arm64-guest fuzz bench install uninstall installed-files deb clean FORCE
 all: build demo
 
 build: $(LIB) $(BIN)
@@ -170,6 +170,23 @@ test-systems: dist $(BUILD)/guests/client32
 		KEEPALIVE_DEBS="$(addprefix $(CURDIR)/$(DIST)/,libkeepalive1_$(VERSION)_amd64.deb libkeepalive1_$(VERSION)_i386.deb keepalive_$(VERSION)_amd64.deb)" \
 		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests KEEPALIVE_SUITES="$(SUITES)" \
 		$(GOCMD) test -count=1 -timeout 30m . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-systems.log | $(CURDIR)/scripts/test-summary
+
+# An arm64 guest: Debian 12's arm64 kernel under qemu-system-aarch64 (TCG)
+# with an initramfs, no disk and no init system: the arm64 library preloaded
+# into dynamic C programs and the arm64 command's cgroup mode (its BPF
+# program JIT-compiled for arm64), test/systems/arm64_test.go. The kernel,
+# busybox-static and libc6 come from Debian's archive (scripts/guest-arm64,
+# no root, cached in build/guests/arm64). It runs the files of make cross,
+# or, with ARM64_DEBS (paths of the two arm64 packages of make dist, as
+# .ci/run gives them), those packages unpacked.
+ARM64_DEBS ?=
+test-arm64-guest: $(BUILD)/linux-arm64/libkeepalive.so $(BUILD)/linux-arm64/keepalive
+	scripts/deps arm64-guest
+	cd test/systems && KEEPALIVE_ARM64_GUEST=1 KEEPALIVE_ARM64_DEBS="$(abspath $(ARM64_DEBS))" \
+		KEEPALIVE_ARM64_LIB=$(CURDIR)/$(BUILD)/linux-arm64/libkeepalive.so \
+		KEEPALIVE_ARM64_CMD=$(CURDIR)/$(BUILD)/linux-arm64/keepalive \
+		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests \
+		$(GOCMD) test -count=1 -timeout 15m -run '^TestArm64Guest$$' . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-arm64-guest.log | $(CURDIR)/scripts/test-summary
 
 # The differential fuzz tests of the C and Go readers and messages,
 # FUZZTIME each, first as they are, then with the C parser built under
