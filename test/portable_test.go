@@ -197,6 +197,29 @@ func finish(t *testing.T, cmd *exec.Cmd, ctx context.Context) result {
 
 // bullseye runs programs inside a Debian 11 root with files of the test's
 // copied into it.
+// python3 runs the root's own python3 without and with the library ka
+// (given as the root sees it): tuned on IPv4 and IPv6 against the control,
+// and a bad value reported (badLine) with keepalive still on and the
+// kernel's count kept.
+func (b bullseye) python3(t *testing.T, ka, badLine string) {
+	t.Helper()
+	script := pyScript("sockopts_pass.py")
+	control := b.run(t, "", tuned, "python3", "-c", script)
+	passed(t, "python3 control", control)
+	shim := b.run(t, ka, tuned, "python3", "-c", script)
+	passed(t, "python3", shim)
+	for _, fam := range []string{"AF_INET", "AF_INET6"} {
+		wantUntouched(t, fam, line(control.stdout, fam))
+		wantTuned(t, fam, line(shim.stdout, fam), "3000")
+	}
+	bad := b.run(t, ka, append(tuned, "KEEPCNT=abc"), "python3", "-c", script)
+	passed(t, "python3 with a bad value", bad)
+	got, kernel := line(bad.stdout, "AF_INET"), line(control.stdout, "AF_INET")
+	if !strings.Contains(bad.stderr, badLine) || got["ka"] != "1" || got["idle"] != "10" || got["cnt"] != kernel["cnt"] {
+		t.Errorf("python3 with KEEPCNT=abc: want the message, keepalive on, idle 10, the kernel's count %s; got %v:\n%s", kernel["cnt"], got, bad)
+	}
+}
+
 type bullseye struct {
 	root, dir string // dir: the copies, as seen inside the root
 }
@@ -280,26 +303,7 @@ func TestBullseye(t *testing.T) {
 		}
 	})
 
-	script := pyScript("sockopts_pass.py")
-	t.Run("python3", func(t *testing.T) {
-		control := b.run(t, "", tuned, "python3", "-c", script)
-		passed(t, "python3 control", control)
-		shim := b.run(t, ka, tuned, "python3", "-c", script)
-		passed(t, "python3", shim)
-		for _, fam := range []string{"AF_INET", "AF_INET6"} {
-			wantUntouched(t, fam, line(control.stdout, fam))
-			wantTuned(t, fam, line(shim.stdout, fam), "3000")
-		}
-		bad := b.run(t, ka, append(tuned, "KEEPCNT=abc"), "python3", "-c", script)
-		passed(t, "python3 with a bad value", bad)
-		if !strings.Contains(bad.stderr, badLine) {
-			t.Errorf("python3: KEEPCNT=abc not reported:\n%s", bad)
-		}
-		got, kernel := line(bad.stdout, "AF_INET"), line(control.stdout, "AF_INET")
-		if got["ka"] != "1" || got["idle"] != "10" || got["cnt"] != kernel["cnt"] {
-			t.Errorf("python3 with KEEPCNT=abc: want keepalive on, idle 10 and the kernel's count %s; got %v", kernel["cnt"], got)
-		}
-	})
+	t.Run("python3", func(t *testing.T) { b.python3(t, ka, badLine) })
 
 	// The .deb installs on Debian 11, and its command finds the installed
 	// library by itself. Removed again, so the cached root stays as made.
@@ -323,7 +327,7 @@ func TestBullseye(t *testing.T) {
 			t.Fatalf("dpkg -i on Debian 11:\n%s", r)
 		}
 		r := b.run(t, "", nil, "/usr/bin/keepalive", "--idle", "10", "--interval", "5", "--count", "3", "--user-timeout", "3",
-			"--", "python3", "-c", script)
+			"--", "python3", "-c", pyScript("sockopts_pass.py"))
 		passed(t, "keepalive -- python3", r)
 		wantTuned(t, "AF_INET", line(r.stdout, "AF_INET"), "3000")
 	})
