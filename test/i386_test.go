@@ -78,18 +78,7 @@ func TestI386(t *testing.T) {
 	ka := p.lib
 	const badLine = `libkeepalive: KEEPCNT="abc"`
 	t.Run("true", func(t *testing.T) {
-		control := b.run(t, "", nil, "/bin/true")
-		if control.status != 0 || control.stderr != "" {
-			t.Fatalf("control /bin/true:\n%s", control)
-		}
-		for _, env := range [][]string{nil, tuned} {
-			if r := b.run(t, ka, env, "/bin/true"); r.status != control.status || r.stderr != "" {
-				t.Errorf("32-bit /bin/true under the library (%v):\n%s", env, r)
-			}
-		}
-		if r := b.run(t, ka, []string{"KEEPCNT=abc"}, "/bin/true"); r.status != control.status || !strings.Contains(r.stderr, badLine) {
-			t.Errorf("32-bit /bin/true with a bad value: want %s and the message, got\n%s", describeStatus(control.status), r)
-		}
+		b.binTrue(t, ka, badLine)
 		// The control of the 64-bit library: the loader refuses it
 		// here, which is what the i386 build is for.
 		data, _ := os.ReadFile(lib)
