@@ -348,19 +348,25 @@ phase1() {
 	result reboot/enabled info "$o"
 }
 
+# veth NS HOSTIF NSIF NET: a network namespace NS joined to this one by a
+# veth pair, NET.1 on HOSTIF here and NET.2 on NSIF there, both up.
+veth() {
+	ip netns add "$1"
+	ip link add "$2" type veth peer name "$3" netns "$1"
+	ip addr add "$4.1/24" dev "$2"
+	ip link set "$2" up
+	ip -n "$1" addr add "$4.2/24" dev "$3"
+	ip -n "$1" link set "$3" up
+	ip -n "$1" link set lo up
+}
+
 # A dead peer across a veth pair: the peer's address goes away (no FIN, no
 # RST), and the client blocked in recv() must fail within
 # idle + interval x count + 1 s (1 + 1 x 2 + 1), for the preload
 # (ka-deadpre, python3) and the cgroup mode (ka-deadcg, a static Go client),
 # each beside a control without either that is still waiting after 7 s.
 deadpeer() {
-	ip netns add kapeer
-	ip link add kac0 type veth peer name kas0 netns kapeer
-	ip addr add 10.99.0.1/24 dev kac0
-	ip link set kac0 up
-	ip -n kapeer addr add 10.99.0.2/24 dev kas0
-	ip -n kapeer link set kas0 up
-	ip -n kapeer link set lo up
+	veth kapeer kac0 kas0 10.99.0
 	local mac
 	mac=$(ip -n kapeer -o link show kas0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 	ip neigh replace 10.99.0.2 lladdr "$mac" dev kac0 nud permanent
@@ -444,13 +450,7 @@ container() {
 	mkdir -p $root/usr/lib $root/etc $root/bin
 	printf 'ID=kac\nNAME=kac\n' > $root/usr/lib/os-release
 	cp /usr/local/bin/ka-probe $root/bin/ka-probe
-	ip netns add kans
-	ip link add kn0 type veth peer name kn1 netns kans
-	ip addr add 10.98.0.1/24 dev kn0
-	ip link set kn0 up
-	ip -n kans addr add 10.98.0.2/24 dev kn1
-	ip -n kans link set kn1 up
-	ip -n kans link set lo up
+	veth kans kn0 kn1 10.98.0
 	systemd-run --unit=ka-nspeer /usr/local/bin/ka-probe server 10.98.0.1:7300 >/dev/null 2>&1
 	settle sh -c 'ss -Htln | grep -q 10.98.0.1:7300'
 	for round in control attached; do
