@@ -342,7 +342,7 @@ func resolveGone(arg, bpffs string) (cgroupv2.Dir, error) {
 	var found []string
 	ents, _ := os.ReadDir(filepath.Join(pins.Root(bpffs), "attached"))
 	for _, d := range ents {
-		if w := pins.ReadAttached(filepath.Join(pins.Root(bpffs), "attached", d.Name())).Where; filepath.Base(w) == arg {
+		if w := pins.CgroupOf(filepath.Join(pins.Root(bpffs), "attached", d.Name())); filepath.Base(w) == arg {
 			found = append(found, w)
 		}
 	}
@@ -445,7 +445,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			switch {
 			case e.Counters == nil:
 				cells = append(cells, "?")
-			case i == sockops.TimedOut && (e.Settings == nil || e.Settings.Flags&sockops.CountsTimedOut == 0):
+			case !e.Counted(i):
 				cells = append(cells, "-") // not counted by this program: not 0
 			default:
 				cells = append(cells, strconv.FormatUint(e.Counters[i], 10))

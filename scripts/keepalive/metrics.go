@@ -204,7 +204,7 @@ func cgroupFamilies(bpffs string) []*dto.MetricFamily {
 		}
 		if e.Counters != nil {
 			for i, mf := range counters {
-				if i == sockops.TimedOut && (e.Settings == nil || e.Settings.Flags&sockops.CountsTimedOut == 0) {
+				if !e.Counted(i) {
 					continue // not counted by this kernel's program: absent, not 0
 				}
 				counter(mf, float64(e.Counters[i]), "cgroup", e.Where)

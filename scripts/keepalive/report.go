@@ -156,7 +156,7 @@ func attachmentOf(e pins.Entry, kind string) attachmentReport {
 	if c := e.Counters; c != nil {
 		a.Configured, a.LeftAlone, a.Refused, a.Rewritten, a.Unanswered = &c[sockops.Configured], &c[sockops.LeftAlone],
 			&c[sockops.Refused], &c[sockops.Rewritten], &c[sockops.Unanswered]
-		if e.Settings != nil && e.Settings.Flags&sockops.CountsTimedOut != 0 {
+		if e.Counted(sockops.TimedOut) {
 			a.TimedOut = &c[sockops.TimedOut]
 		}
 	}

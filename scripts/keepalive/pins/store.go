@@ -387,10 +387,17 @@ type Entry struct {
 	Counters []uint64
 }
 
+// Counted tells whether counter c is counted by the entry's program:
+// TimedOut is only where the kernel took the program that counts it, and a
+// counter that is not counted is not 0.
+func (e Entry) Counted(c int) bool {
+	return e.Counters != nil && (c != sockops.TimedOut || e.Settings != nil && e.Settings.Flags&sockops.CountsTimedOut != 0)
+}
+
 // ReadAttached reads one attached cgroup's directory.
 func ReadAttached(dir string) Entry {
 	e := readMaps(dir)
-	e.Where = cgroupOf(dir)
+	e.Where = CgroupOf(dir)
 	l, err := link.LoadPinnedLink(filepath.Join(dir, pinOpsLink), nil)
 	if err != nil {
 		e.State = "unattached"
@@ -445,9 +452,9 @@ func readMaps(dir string) Entry {
 	return e
 }
 
-// cgroupOf is the path of the cgroup whose pins dir holds: from the path
+// CgroupOf is the path of the cgroup whose pins dir holds: from the path
 // map, else (pins of a release without it) from the name.
-func cgroupOf(dir string) string {
+func CgroupOf(dir string) string {
 	if m, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinCgroup), nil); err == nil {
 		defer m.Close()
 		var b []byte
