@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 	"github.com/libkeepalive/libkeepalive/shim"
@@ -22,9 +24,10 @@ type cgroupFile struct {
 // cgroupKeys are the settings a file gives the cgroup mode.
 var cgroupKeys = []int{shim.VarIdle, shim.VarIntvl, shim.VarCnt, shim.VarUserTimeout}
 
-// readCgroupFile reads path as the library does; named says the operator
-// gave it (--config), which makes a missing file a problem.
-func readCgroupFile(path string, named bool) cgroupFile {
+// readCgroupFile reads path as the library does, for mode (the cgroup
+// mode, keepalive apply); named says the operator gave it (--config),
+// which makes a missing file a problem.
+func readCgroupFile(path string, named bool, mode string) cgroupFile {
 	f := shim.ReadFile(path, named)
 	cf := cgroupFile{path: path, env: map[string]string{}}
 	for _, p := range f.Problems {
@@ -43,17 +46,17 @@ func readCgroupFile(path string, named bool) cgroupFile {
 		case c.Forced():
 			cf.force = true
 		case !c.Enabled():
-			cf.refused = append(cf.refused, fmt.Sprintf("keepalive: %s: KEEPALIVE=%s means no keepalive, and the cgroup mode "+
-				"has nothing to attach for it: remove the line, or detach", where("KEEPALIVE"), shim.Quote(x)))
+			cf.refused = append(cf.refused, fmt.Sprintf("keepalive: %s: KEEPALIVE=%s means no keepalive, and %s "+
+				"has nothing to give for it: remove the line", where("KEEPALIVE"), shim.Quote(x), mode))
 		}
 	}
 	if f.Values[shim.Rules[shim.VarDebug].Var] != "" {
-		cf.notes = append(cf.notes, fmt.Sprintf("keepalive: note: %s: KEEPALIVE_DEBUG is the library's; the cgroup mode "+
-			"counts connections instead (keepalive cgroup status)", where("KEEPALIVE_DEBUG")))
+		cf.notes = append(cf.notes, fmt.Sprintf("keepalive: note: %s: KEEPALIVE_DEBUG is the library's; %s "+
+			"counts connections instead", where("KEEPALIVE_DEBUG"), mode))
 	}
 	if len(f.Exclude) > 0 {
-		cf.notes = append(cf.notes, fmt.Sprintf("keepalive: note: %s: %s is the library's; in the cgroup mode every program "+
-			"of the cgroup gets the settings", where(shim.ExcludeVar), shim.ExcludeVar))
+		cf.notes = append(cf.notes, fmt.Sprintf("keepalive: note: %s: %s is the library's; with %s every program "+
+			"gets the settings", where(shim.ExcludeVar), shim.ExcludeVar, mode))
 	}
 	return cf
 }
@@ -63,14 +66,14 @@ func readCgroupFile(path string, named bool) cgroupFile {
 // what to apply (bare), so that a host has one policy for both modes;
 // none otherwise. ok is false when the file refuses the attach (each
 // reason already said); its notes are said too.
-func cgroupFileFor(given bool, path string, bare bool, stderr io.Writer) (file *cgroupFile, ok bool) {
+func cgroupFileFor(given bool, path string, bare bool, mode string, stderr io.Writer) (file *cgroupFile, ok bool) {
 	if !given && !bare {
 		return nil, true
 	}
 	if !given {
 		path = shim.DefaultFile
 	}
-	cf := readCgroupFile(path, given)
+	cf := readCgroupFile(path, given, mode)
 	for _, l := range cf.refused {
 		fmt.Fprintln(stderr, l)
 	}
@@ -101,4 +104,60 @@ func settingsOf(env map[string]string, force bool) sockops.Settings {
 		s.Flags |= sockops.Force
 	}
 	return s
+}
+
+// policyFlags are the options that say which settings connections get, the
+// same for attach, load and apply: the library's four, --force, --config.
+type policyFlags struct {
+	values []*string
+	force  *bool
+	config *string
+}
+
+func addPolicyFlags(fs *flag.FlagSet) policyFlags {
+	p := policyFlags{values: make([]*string, len(options))}
+	for i, o := range options {
+		p.values[i] = fs.String(o.flag, "", "")
+	}
+	p.force = fs.Bool("force", false, "")
+	p.config = fs.String("config", "", "")
+	return p
+}
+
+// settings checks the parsed options with the library's rules and reads
+// the file they name (or /etc/keepalive.conf when no option says what to
+// give); options override the file. from says where the settings came
+// from, for the closing line. ok is false when something was refused: every
+// reason is on stderr, with nothing (what was therefore not done) after it.
+func (p policyFlags) settings(fs *flag.FlagSet, mode, nothing string, stderr io.Writer) (s sockops.Settings, from string, ok bool) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	flagEnv, ok := checkOptions(p.values, set, stderr)
+	if !ok {
+		fmt.Fprintln(stderr, nothing)
+		return s, "", false
+	}
+	if set["config"] && *p.config == "" {
+		fmt.Fprintf(stderr, "keepalive: --config needs a FILE\n%s\n", nothing)
+		return s, "", false
+	}
+	file, ok := cgroupFileFor(set["config"], *p.config, len(flagEnv) == 0 && !*p.force, mode, stderr)
+	if !ok {
+		fmt.Fprintf(stderr, "%s: %s applies a configuration file whole or not at all\n", nothing, mode)
+		return s, "", false
+	}
+	env := map[string]string{}
+	force := *p.force
+	if file != nil {
+		maps.Copy(env, file.env)
+		force = force || file.force
+		if len(file.env) > 0 || file.force {
+			from = "; settings from " + shim.ShowPath(file.path)
+			if len(flagEnv) > 0 {
+				from += " and the options"
+			}
+		}
+	}
+	maps.Copy(env, flagEnv)
+	return settingsOf(env, force), from, true
 }

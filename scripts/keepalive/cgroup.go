@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +17,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/cilium/ebpf/rlimit"
-
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/cgroupv2"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/pins"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
-	"github.com/libkeepalive/libkeepalive/shim"
 )
 
 const cgroupUsage = `usage: keepalive cgroup attach [--config FILE] [--idle S] [--interval S] [--count N] [--user-timeout S] [--force] CGROUP
@@ -103,13 +99,8 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive cgroup "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	values := make([]*string, len(options))
-	for i, o := range options {
-		values[i] = fs.String(o.flag, "", "")
-	}
-	force := fs.Bool("force", false, "")
+	pol := addPolicyFlags(fs)
 	bpffs := fs.String("bpffs", defaultBpffs, "")
-	config := fs.String("config", "", "")
 	nothing := "keepalive: nothing was attached"
 	if verb == "load" {
 		nothing = "keepalive: nothing was loaded"
@@ -119,29 +110,10 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive: cgroup %s: %v\n%s", verb, err, cgroupUsage)
 		return 2
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	flagEnv, ok := checkOptions(values, set, stderr)
+	s, from, ok := pol.settings(fs, "the cgroup mode", nothing, stderr)
 	if !ok {
-		fmt.Fprintln(stderr, nothing)
 		return 2
 	}
-	if set["config"] && *config == "" {
-		fmt.Fprintf(stderr, "keepalive: --config needs a FILE\n%s\n", nothing)
-		return 2
-	}
-	file, ok := cgroupFileFor(set["config"], *config, len(flagEnv) == 0 && !*force, stderr)
-	if !ok {
-		fmt.Fprintf(stderr, "%s: the cgroup mode applies a configuration file whole or not at all\n", nothing)
-		return 2
-	}
-	env := map[string]string{}
-	if file != nil {
-		maps.Copy(env, file.env)
-		*force = *force || file.force
-	}
-	maps.Copy(env, flagEnv)
-	s := settingsOf(env, *force)
 	if len(pos) != 1 {
 		what := "CGROUP (a cgroup v2 directory or a systemd unit)"
 		if verb == "load" {
@@ -170,12 +142,7 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
-	if err := pins.Probe(); err != nil {
-		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
-		return 1
-	}
-	if err := pins.EnsureBpffs(*bpffs); err != nil {
+	if err := pins.Prepare(*bpffs); err != nil {
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 		return 1
 	}
@@ -186,7 +153,7 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 	} else {
 		err = pins.Load(dir, s)
 		where = "loaded for BPFProgram=sock_ops:" + filepath.Join(dir, pins.OpsProg)
-		if *force {
+		if s.Flags&sockops.Force != 0 {
 			where += " and BPFProgram=setsockopt:" + filepath.Join(dir, pins.SoptProg)
 		}
 	}
@@ -198,13 +165,6 @@ func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, loadedNow(dir, pos[0], nothing))
 		}
 		return 1
-	}
-	from := ""
-	if file != nil && (len(file.env) > 0 || file.force) {
-		from = "; settings from " + shim.ShowPath(file.path)
-		if len(flagEnv) > 0 {
-			from += " and the options"
-		}
 	}
 	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, describe(s), dir, from)
 	if release := pins.KernelRelease(); s.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {

@@ -105,7 +105,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if *config != "" {
 		cgPath, cgNamed, how = *config, true, "keepalive cgroup attach --config "+shim.ShowPath(*config)
 	}
-	if cf := readCgroupFile(cgPath, cgNamed); len(cf.refused) > 0 {
+	if cf := readCgroupFile(cgPath, cgNamed, "the cgroup mode"); len(cf.refused) > 0 {
 		fmt.Fprintf(stdout, "cgroup mode: %s would refuse %s:\n", how, shim.ShowPath(cgPath))
 		for _, l := range cf.refused {
 			fmt.Fprintf(stdout, "  %s\n", l)

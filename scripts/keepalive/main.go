@@ -82,6 +82,8 @@ func main() {
 			os.Exit(check(os.Args[2:], os.Stdout, os.Stderr))
 		case "cgroup":
 			os.Exit(cgroupMain(os.Args[2:], os.Stdout, os.Stderr))
+		case "apply":
+			os.Exit(applyMain(os.Args[2:], os.Stdout, os.Stderr))
 		case "metrics":
 			os.Exit(metrics(os.Args[2:], os.Stdout, os.Stderr))
 		case "version", "--version", "-version":

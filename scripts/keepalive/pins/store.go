@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/cgroupv2"
@@ -60,6 +61,18 @@ func Probe() error {
 	}
 	m.Close()
 	return nil
+}
+
+// Prepare readies this process and bpffs for an attach or a load: the
+// memory limit lifted (kernels before 5.11 charge BPF memory to
+// RLIMIT_MEMLOCK), the permission and the kernel probed before bpffs is
+// touched, bpffs mounted at dir unless one is there.
+func Prepare(bpffs string) error {
+	rlimit.RemoveMemlock()
+	if err := Probe(); err != nil {
+		return err
+	}
+	return EnsureBpffs(bpffs)
 }
 
 // EnsureBpffs mounts bpffs at dir unless one is there.
