@@ -62,7 +62,7 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 	const nothing = "keepalive: nothing was changed"
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		fmt.Fprintf(stderr, "keepalive: apply: %v\n%s", err, applyUsage)
+		fmt.Fprintf(stderr, "keepalive: apply: %v (see keepalive apply --help)\n%s\n", err, nothing)
 		return 2
 	}
 	if *help {
