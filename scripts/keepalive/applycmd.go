@@ -88,10 +88,10 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 			return code
 		}
 	}
-	done := apply.Done{}
+	run := apply.NewRun(s)
 	var results []apply.Process
 	for _, pid := range t.pids {
-		results = append(results, apply.Apply(pid, s, done))
+		results = append(results, run.Apply(pid))
 	}
 	status := 0
 	for _, p := range results {

@@ -9,7 +9,7 @@
 // marked in the table and makes the command exit with status 1.
 //
 // It also times `keepalive status` on a host holding 10,000 loopback
-// connections.
+// connections, and `keepalive apply` on 200 processes of 50 connections.
 package main
 
 import (
@@ -42,7 +42,9 @@ func main() {
 	cgoLdflags := flag.String("cgo-ldflags", "", "the library's CGO_LDFLAGS, for the inert Go library")
 	ka := flag.String("cmd", "build/keepalive", "the keepalive command, for the status figure")
 	conns := flag.Int("conns", 10000, "loopback connections held while keepalive status is timed")
-	statusOnly := flag.Bool("status-only", false, "only the keepalive status figure")
+	statusOnly := flag.Bool("status-only", false, "only the keepalive status and apply figures")
+	applyProcs := flag.Int("apply-procs", 200, "processes keepalive apply is timed on")
+	applyConns := flag.Int("apply-conns", 50, "connections each of them holds")
 	cgroup := flag.Bool("cgroup", true, "also measure keepalive cgroup (root, cgroup v2)")
 	flag.Parse()
 	if n, err := strconv.Atoi(os.Getenv(holdVar)); err == nil {
@@ -50,7 +52,8 @@ func main() {
 		return
 	}
 	if *statusOnly {
-		if missed := statusFigure(*ka, *conns, *rounds); len(missed) > 0 {
+		missed := append(statusFigure(*ka, *conns, *rounds), applyFigure(*ka, *applyProcs, *applyConns, *rounds)...)
+		if len(missed) > 0 {
 			fmt.Printf("\ntarget missed: %s\n", strings.Join(missed, "; "))
 			os.Exit(1)
 		}
@@ -202,6 +205,7 @@ func main() {
 
 	fmt.Println()
 	missed = append(missed, statusFigure(*ka, *conns, *rounds)...)
+	missed = append(missed, applyFigure(*ka, *applyProcs, *applyConns, *rounds)...)
 	if *cgroup {
 		missed = append(missed, benchCgroup(src, dir, *rounds)...)
 	}

@@ -102,15 +102,29 @@ type Refused struct {
 func (r *Refused) Error() string { return fmt.Sprintf("%s (%v)", r.Why, r.Err) }
 func (r *Refused) Unwrap() error { return r.Err }
 
-// Done records the sockets handled in one run, by inode, with the process
-// they were handled in: a socket shared by a parent and its workers is set
-// once.
-type Done map[uint64]int
+// Run is one apply over any number of processes.
+type Run struct {
+	settings sockops.Settings
+	// done records the sockets handled, by inode, with the process they
+	// were handled in: a socket shared by a parent and its workers is set
+	// once.
+	done map[uint64]int
+	// diag is each network namespace's sockets, dumped once: a host's
+	// processes mostly share one namespace, and a dump per process would
+	// read every socket of it again each time.
+	diag map[string]map[uint64]procsock.Diag
+}
 
-// Apply gives the established and listening TCP sockets of pid the
-// settings s. Without s's Force flag a socket whose program turned
-// keepalive on itself keeps its own settings.
-func Apply(pid int, s sockops.Settings, done Done) Process {
+// NewRun is an apply of s. Without s's Force flag a socket whose program
+// turned keepalive on itself keeps its own settings.
+func NewRun(s sockops.Settings) *Run {
+	return &Run{settings: s, done: map[uint64]int{}, diag: map[string]map[uint64]procsock.Diag{}}
+}
+
+// Apply gives the established and listening TCP sockets of pid the run's
+// settings.
+func (r *Run) Apply(pid int) Process {
+	s, done := r.settings, r.done
 	p := Process{PID: pid}
 	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 	if err != nil {
@@ -133,7 +147,7 @@ func Apply(pid int, s sockops.Settings, done Done) Process {
 	if len(fds) == 0 {
 		return p
 	}
-	diag, err := tcpSockets(pid)
+	diag, err := r.tcpSockets(pid)
 	if err != nil {
 		p.Err = err
 		return p
@@ -207,18 +221,27 @@ const (
 )
 
 // tcpSockets are the established and listening TCP sockets of pid's
-// network namespace, by inode.
-func tcpSockets(pid int) (map[uint64]procsock.Diag, error) {
+// network namespace, by inode, as dumped at the namespace's first process.
+// A connection made since then is not in it, as it would not be in a
+// listing made a moment earlier; one closed since is found gone by set.
+func (r *Run) tcpSockets(pid int) (map[uint64]procsock.Diag, error) {
 	ns, err := procsock.NetNS(pid)
 	if err != nil {
 		return nil, err
+	}
+	if d, ok := r.diag[ns]; ok {
+		return d, nil
 	}
 	fd, err := procsock.Open(pid, ns)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	return procsock.Dump(fd, 1<<tcpEstablished|1<<tcpListen)
+	d, err := procsock.Dump(fd, 1<<tcpEstablished|1<<tcpListen)
+	if err == nil {
+		r.diag[ns] = d
+	}
+	return d, err
 }
 
 // set duplicates fd and gives it s, once it is sure the duplicate is the
