@@ -308,7 +308,8 @@ func TestApplyDeadPeer(t *testing.T) {
 			o := cli.outcome(t, wireWatch)
 			switch {
 			case applied && (o.errno != etimedout || o.seconds > wireBound.Seconds()):
-				t.Errorf("want ETIMEDOUT within %v, got %q", wireBound, o.line)
+				out, _ := exec.Command("ip", "netns", "exec", l.cli, "ss", "-tnoei").CombinedOutput()
+				t.Errorf("want ETIMEDOUT within %v, got %q; the client's namespace:\n%s", wireBound, o.line, out)
 			case !applied && o.line != "":
 				t.Errorf("control: want the client still waiting after %v, got %q", wireWatch, o.line)
 			}

@@ -297,6 +297,14 @@ func set(pidfd int, fd procsock.FD, s sockops.Settings) (Outcome, error) {
 		if err := unix.SetsockoptInt(dup, unix.IPPROTO_TCP, o.opt, int(o.value)); err != nil {
 			return Failed, fmt.Errorf("setsockopt %s %d: %w (keepalive is on, with the options before it)", o.name, o.value, err)
 		}
+		// Read back: a cgroup/setsockopt program on this command's own
+		// cgroup (keepalive cgroup attach --force above it) rewrites what
+		// this command sets, and the socket would then not hold what the
+		// operator asked for while this said it did.
+		if got, err := unix.GetsockoptInt(dup, unix.IPPROTO_TCP, o.opt); err == nil && got != int(o.value) {
+			return Failed, fmt.Errorf("%s was set to %d but the socket holds %d: a cgroup setsockopt program (keepalive cgroup "+
+				"attach --force on this command's cgroup?) rewrote it; run keepalive apply from another cgroup", o.name, o.value, got)
+		}
 	}
 	return Changed, nil
 }
