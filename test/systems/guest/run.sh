@@ -230,6 +230,20 @@ phase1() {
 		more "$u"
 		sock_check "cgroup/detach/$u" "$pid" "peer=127.0.0.1:7100" "$ctl" "a new connection after detach"
 	done
+	# keepalive apply on a running service: the connection it holds now gets
+	# the settings, without a restart; one it makes afterwards does not
+	# (no --attach), which is the control.
+	u=legacy.service
+	fresh "$u"
+	pid=$(mainpid "$u")
+	sock_check "apply/$u/control" "$pid" "peer=127.0.0.1:7100" "$kernel" "before apply"
+	o=$(keepalive apply --idle 60 --interval 10 --count 3 --user-timeout 90 "$u" 2>&1)
+	rc=$?
+	verdict "apply/$u/exit" '[ $rc = 0 ]' "keepalive apply ... $u: $o"
+	sock_check "apply/$u" "$pid" "peer=127.0.0.1:7100" "$configured" "the connection held before the apply"
+	verdict "apply/$u/not-restarted" '[ "$(mainpid "$u")" = "$pid" ]' "MainPID $pid before, $(mainpid "$u") after"
+	more "$u"
+	sock_check "apply/$u/new" "$pid" "peer=127.0.0.1:7100" "$kernel" "a connection made after a plain apply"
 	# A server unit's accepted connections, unit name with systemd's \x2d.
 	u='web\x2dfront.service'
 	systemctl start "$u" && settle sh -c 'ss -Htln | grep -q 127.0.0.1:7102'
