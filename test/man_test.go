@@ -89,7 +89,8 @@ func TestHelpAndManAgree(t *testing.T) {
 		return m
 	}
 	cgroupHelp := run{args: []string{ka, "cgroup", "--help"}}.exec(t)
-	inHelp, inMan := set(help.stdout+cgroupHelp.stdout), set(plain)
+	applyHelp := run{args: []string{ka, "apply", "--help"}}.exec(t)
+	inHelp, inMan := set(help.stdout+cgroupHelp.stdout+applyHelp.stdout), set(plain)
 	for o := range inHelp {
 		if !inMan[o] {
 			t.Errorf("--help lists %s, keepalive(1) does not", o)
@@ -135,6 +136,9 @@ func TestHelpAndManAgree(t *testing.T) {
 		{[]string{"status", "1", "2"}, 2},
 		{[]string{"status", "999999999"}, 1},
 		{[]string{"status"}, 0},
+		{[]string{"apply", "--idle", "0", "1"}, 2},
+		{[]string{"apply"}, 2},
+		{[]string{"apply", "999999999"}, 1},
 		{[]string{"check", "--bogus"}, 2},
 		{[]string{"check", "--lib", "/nonexistent/libkeepalive.so"}, 1},
 		{[]string{"--idle", "0", "--", "true"}, 2},

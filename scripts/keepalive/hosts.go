@@ -89,6 +89,9 @@ func statusAll(stdout, stderr io.Writer, timers, asJSON bool) int {
 		fmt.Fprint(stdout, "; none skipped")
 	}
 	fmt.Fprintln(stdout)
+	if riskyConns > 0 {
+		fmt.Fprintln(stdout, "(keepalive apply PID... gives the connections AT-RISK keepalive now, without a restart)")
+	}
 	if inferred > 0 {
 		fmt.Fprintf(stdout, "(for %d process(es) keepalive was read from the kernel's timers, not from their descriptors; "+
 			"?:N counts connections whose keepalive timer is hidden by a retransmission, and IDLE is then ?)\n", inferred)

@@ -5,6 +5,7 @@
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
 //	keepalive check [--config FILE] [--lib PATH]
 //	keepalive status [--timers] [--json] | keepalive status [--json] PID
+//	keepalive apply [OPTION]... PID... | UNIT | CGROUP
 //	keepalive cgroup attach|detach|status|load|unload ...
 //	keepalive metrics [--textfile DIR]
 //	keepalive --version
@@ -29,6 +30,7 @@ import (
 var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
        keepalive status [--timers] [--json] | keepalive status [--json] PID
+       keepalive apply [OPTION]... PID...|UNIT|CGROUP (see keepalive apply --help)
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
        keepalive metrics [--textfile DIR] (see keepalive metrics --help)
        keepalive --version
@@ -66,6 +68,9 @@ kernel's timers, without duplicating descriptors). keepalive status PID
 shows one process's TCP sockets with their settings and running timer.
 Other users' processes need root. --json writes the same as JSON, with
 field names that stay (docs/json.md).
+
+keepalive apply gives the connections running processes hold now the
+settings, without a restart (see keepalive apply --help).
 `, shim.Rules[shim.VarIdle].Min, shim.Rules[shim.VarIdle].Max, shim.Rules[shim.VarIntvl].Min, shim.Rules[shim.VarIntvl].Max,
 	shim.Rules[shim.VarCnt].Min, shim.Rules[shim.VarCnt].Max,
 	shim.Rules[shim.VarUserTimeout].Min/1000, shim.Rules[shim.VarUserTimeout].Max/1000)
