@@ -155,3 +155,28 @@ func TestHelpAndManAgree(t *testing.T) {
 		}
 	}
 }
+
+// --help works for every subcommand and each verb of cgroup: exit 0, the
+// subcommand's own usage on stdout, nothing on stderr. The control: a
+// subcommand given an unknown option exits 2.
+func TestHelpEverySubcommand(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"status", "--help"}, {"status", "-h"}, {"check", "--help"}, {"metrics", "--help"}, {"apply", "--help"},
+		{"cgroup", "--help"}, {"cgroup", "attach", "--help"}, {"cgroup", "detach", "--help"}, {"cgroup", "status", "--help"},
+		{"cgroup", "load", "--help"}, {"cgroup", "unload", "--help"},
+	} {
+		r := run{args: append([]string{command}, args...)}.exec(t)
+		word := "keepalive"
+		if len(args) > 1 {
+			word = "keepalive " + args[0]
+		}
+		if r.status != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "usage: "+word) {
+			t.Errorf("%v: want exit 0 and usage: %s... on stdout, got %s", args, word, r)
+		}
+	}
+	for _, sub := range []string{"status", "check", "metrics", "apply"} {
+		if r := (run{args: []string{command, sub, "--no-such-option"}}).exec(t); r.status.ExitStatus() != 2 {
+			t.Errorf("control: %s --no-such-option: %s, want exit 2", sub, r)
+		}
+	}
+}

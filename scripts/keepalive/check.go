@@ -29,6 +29,19 @@ var kernelDefaults = map[int]string{
 
 // check says what a program started here, with this environment, would get
 // from the library, without running anything but the load test.
+const checkUsage = `usage: keepalive check [--config FILE] [--lib PATH]
+
+Says what a program started here would get: each setting, its value and
+where it comes from (environment, file:line, kernel default), every problem
+in the library's own words, what the cgroup mode would apply, and whether
+the library loads on this system. Exit status 0 when all is well, 1
+otherwise, 2 for a bad option.
+
+  --config FILE  read FILE as KEEPALIVE_CONFIG would (default: KEEPALIVE_CONFIG
+                 or /etc/keepalive.conf)
+  --lib PATH     the library to try (default: next to this command, or PREFIX/lib)
+`
+
 func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keepalive check", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -38,7 +51,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			err = fmt.Errorf("unexpected argument %s", shim.Quote(fs.Arg(0)))
 		}
-		fmt.Fprintf(stderr, "keepalive check: %v\nusage: keepalive check [--config FILE] [--lib PATH]\n", err)
+		fmt.Fprintf(stderr, "keepalive check: %v\n%s", err, checkUsage)
 		return 2
 	}
 	libPath, libErr := findLib(*lib)

@@ -78,8 +78,30 @@ settings, without a restart (see keepalive apply --help).
 // version is set by the Makefile (-ldflags -X main.version=...).
 var version = "devel" // a build without the Makefile
 
+// subUsage is each subcommand's --help.
+var subUsage = map[string]string{
+	"status": statusUsage, "check": checkUsage, "metrics": metricsUsage, "apply": applyUsage, "cgroup": cgroupUsage,
+}
+
+// wantsHelp is --help (or -h) among a subcommand's arguments, before any --.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--help", "-help", "-h":
+			return true
+		}
+	}
+	return false
+}
+
 func main() {
 	if len(os.Args) > 1 {
+		if u, ok := subUsage[os.Args[1]]; ok && wantsHelp(os.Args[2:]) {
+			fmt.Print(u)
+			os.Exit(0)
+		}
 		switch os.Args[1] {
 		case "status":
 			os.Exit(status(os.Args[2:], os.Stdout, os.Stderr))

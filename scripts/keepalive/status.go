@@ -26,6 +26,20 @@ type sock struct {
 	opts        *procsock.Options // from getsockopt on a duplicate of the descriptor; nil if not read
 }
 
+const statusUsage = `usage: keepalive status [--timers] [--json]
+       keepalive status [--json] PID
+
+Lists every process you may inspect that holds established TCP connections:
+how many, how many have keepalive on, the shortest idle time, and AT-RISK:N
+when N have none (keepalive apply cures them without a restart). With PID,
+one process's TCP sockets with their settings and running timer. Other
+users' processes need root.
+
+  --timers  read keepalive from the kernel's timers, without duplicating
+            descriptors (a pending retransmission hides it: counted as ?)
+  --json    the same as JSON, with field names that stay (docs/json.md)
+`
+
 func status(args []string, stdout, stderr io.Writer) int {
 	var timers, asJSON bool
 	var rest []string
@@ -43,7 +57,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 		return statusAll(stdout, stderr, timers, asJSON)
 	}
 	if len(rest) != 1 || timers {
-		fmt.Fprint(stderr, "usage: keepalive status [--timers] [--json] | keepalive status [--json] PID\n")
+		fmt.Fprint(stderr, statusUsage)
 		return 2
 	}
 	pid, err := strconv.Atoi(rest[0])
