@@ -17,6 +17,8 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
@@ -243,7 +245,7 @@ func shareable(t *testing.T) {
 	for d := bin; d != "/" && d != "."; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
 			if err := os.Chmod(d, fi.Mode().Perm()|0o055); err != nil {
-				t.Skipf("SKIPPED LOUDLY: cannot open %s to another user: %v", d, err)
+				t.Fatalf("cannot open %s to another user: %v", d, err)
 			}
 		}
 	}
@@ -303,7 +305,11 @@ func pidsCgroup(t *testing.T) string {
 	}
 	cg := filepath.Join(root, "libkeepalive-test-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	if err := os.Mkdir(cg, 0o755); err != nil {
-		t.Skipf("SKIPPED LOUDLY: cannot make a cgroup under %s: %v", root, err)
+		var fs unix.Statfs_t
+		if unix.Statfs(root, &fs) == nil && fs.Flags&unix.ST_RDONLY != 0 {
+			t.Skipf("SKIPPED LOUDLY: the cgroup hierarchy %s is mounted read-only here (statfs): %v", root, err)
+		}
+		t.Fatalf("cannot make a cgroup under %s: %v", root, err)
 	}
 	t.Cleanup(func() {
 		for i := 0; i < 50 && os.Remove(cg) != nil; i++ {
@@ -383,7 +389,10 @@ func TestSafetyHostileConfigFiles(t *testing.T) {
 func openPty(t *testing.T) string {
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("SKIPPED LOUDLY: no pseudo-terminals here: %v", err)
+		if _, serr := os.Stat("/dev/ptmx"); serr != nil {
+			t.Skipf("SKIPPED LOUDLY: no pseudo-terminals here (no /dev/ptmx): %v", err)
+		}
+		t.Fatalf("opening /dev/ptmx: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
 	var unlock int32

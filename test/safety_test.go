@@ -226,7 +226,13 @@ func testRuntimeMakesNoDescriptors(t *testing.T, m mode) {
 func TestSafetyResidualLimits(t *testing.T) {
 	need(t, "unshare")
 	if r := (run{args: []string{"unshare", "-U", "true"}}).exec(t); r.status != 0 {
-		t.Skipf("SKIPPED LOUDLY: unshare -U fails here even without the library: %s", r)
+		if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err != nil || strings.TrimSpace(string(b)) == "0" {
+			t.Skipf("SKIPPED LOUDLY: no user namespaces here (/proc/sys/user/max_user_namespaces is 0 or missing); unshare -U without the library: %s", r)
+		}
+		if b, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); os.Geteuid() != 0 && err == nil && strings.TrimSpace(string(b)) == "0" {
+			t.Skipf("SKIPPED LOUDLY: not root and kernel.unprivileged_userns_clone=0: unshare -U without the library: %s", r)
+		}
+		t.Fatalf("unshare -U fails even without the library, though user namespaces are on: %s", r)
 	}
 	forModes(t, func(t *testing.T, m mode) {
 		r := run{preload: true, env: m.env, args: []string{"unshare", "-U", "true"}}.exec(t)

@@ -38,7 +38,7 @@ import (
 
 func TestArm64Guest(t *testing.T) {
 	if os.Getenv("KEEPALIVE_ARM64_GUEST") != "1" {
-		t.Skip("the arm64 guest runs under `make test-arm64-guest` (KEEPALIVE_ARM64_GUEST=1)")
+		t.Skip("SKIPPED LOUDLY: the arm64 guest runs under `make test-arm64-guest` (KEEPALIVE_ARM64_GUEST=1)")
 	}
 	if _, err := exec.LookPath("qemu-system-aarch64"); err != nil {
 		t.Skip("SKIPPED LOUDLY: qemu-system-aarch64 is missing (apt-get install qemu-system-arm; scripts/deps arm64-guest): no arm64 guest was booted")

@@ -117,7 +117,7 @@ func chooseAccel(kernel, initrd string) (accel, string) {
 
 func TestSystems(t *testing.T) {
 	if os.Getenv("KEEPALIVE_SYSTEMS") != "1" {
-		t.Skip("the guests run under `make test-systems` (KEEPALIVE_SYSTEMS=1)")
+		t.Skip("SKIPPED LOUDLY: the guests run under `make test-systems` (KEEPALIVE_SYSTEMS=1)")
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: the guests need root (debootstrap, KVM, bpffs in the guest)")
@@ -300,7 +300,7 @@ func (g *guest) boot(t *testing.T, share string, phase int) bool {
 			case "pass", "info":
 				t.Log(detail)
 			case "skip":
-				t.Skip(detail)
+				t.Skip("SKIPPED LOUDLY: the guest says: " + detail)
 			default:
 				t.Error(detail)
 			}
