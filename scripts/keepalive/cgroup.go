@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -215,33 +216,36 @@ func loadedNow(dir, name, nothing string) string {
 		return nothing
 	}
 	e := pins.ReadLoaded(dir)
-	if e.State != "loaded" || e.Settings == nil {
+	if e.State != pins.StateLoaded || e.Settings == nil {
 		return fmt.Sprintf("keepalive: the load %s is %s; see keepalive cgroup status", name, e.State)
 	}
 	return fmt.Sprintf("keepalive: the load %s keeps the earlier settings: %s", name, describe(*e.Settings))
 }
 
-// values is each setting in its unit, in the order idle, interval, count,
-// user timeout; unset is said for one that keeps the kernel's value.
+// values is each setting in its unit, in sockops.SettingFields' order;
+// unset is said for one that keeps the kernel's value.
 func values(s sockops.Settings, unset string) []string {
-	v := func(flag, x uint32, unit string) string {
-		if s.Flags&flag == 0 {
-			return unset
+	var out []string
+	for _, f := range sockops.SettingFields {
+		if s.Flags&f.Flag == 0 {
+			out = append(out, unset)
+		} else {
+			out = append(out, fmt.Sprintf("%d%s", f.Value(s), f.Unit))
 		}
-		return fmt.Sprintf("%d%s", x, unit)
 	}
-	return []string{v(sockops.HasIdle, s.Idle, "s"), v(sockops.HasIntvl, s.Intvl, "s"), v(sockops.HasCnt, s.Cnt, ""),
-		v(sockops.HasUserTimeout, s.UserTimeout, "ms")}
+	return out
 }
 
 // describe is the settings for humans.
 func describe(s sockops.Settings) string {
-	force := ""
-	if s.Flags&sockops.Force != 0 {
-		force = ", forced"
+	var parts []string
+	for i, v := range values(s, "kernel's") {
+		parts = append(parts, sockops.SettingFields[i].Word+" "+v)
 	}
-	v := values(s, "kernel's")
-	return fmt.Sprintf("idle %s, interval %s, count %s, user timeout %s%s", v[0], v[1], v[2], v[3], force)
+	if s.Flags&sockops.Force != 0 {
+		parts[len(parts)-1] += ", forced"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func cgroupDetach(verb string, args []string, stdout, stderr io.Writer) int {
@@ -300,10 +304,10 @@ func resolveGone(arg, bpffs string) (cgroupv2.Dir, error) {
 		return cg, err
 	}
 	var found []string
-	ents, _ := os.ReadDir(filepath.Join(pins.Root(bpffs), "attached"))
-	for _, d := range ents {
-		if w := pins.CgroupOf(filepath.Join(pins.Root(bpffs), "attached", d.Name())); filepath.Base(w) == arg {
-			found = append(found, w)
+	entries, _ := pins.List(bpffs, true)
+	for _, e := range entries {
+		if e.Where != "" && filepath.Base(e.Where) == arg {
+			found = append(found, e.Where)
 		}
 	}
 	if len(found) == 1 {
@@ -349,32 +353,19 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		only, onlyPath = filepath.Base(pins.AttachedDir(*bpffs, cg.Path)), cg.Path
 	}
-	var entries []pins.Entry
-	var kinds []string
 	root := pins.Root(*bpffs)
-	attached, err := os.ReadDir(filepath.Join(root, "attached"))
+	entries, err := pins.List(*bpffs, only != "")
 	if errors.Is(err, os.ErrPermission) {
 		fmt.Fprintf(stderr, "keepalive: cannot read %s: %v: cgroup status needs root\n", root, errors.Unwrap(err))
 		return 1
 	}
-	for _, d := range attached {
-		if only != "" && d.Name() != only {
-			continue
-		}
-		entries = append(entries, pins.ReadAttached(filepath.Join(root, "attached", d.Name())))
-		kinds = append(kinds, "attached")
-	}
-	if only == "" {
-		loaded, _ := os.ReadDir(filepath.Join(root, "loaded"))
-		for _, d := range loaded {
-			entries = append(entries, pins.ReadLoaded(filepath.Join(root, "loaded", d.Name())))
-			kinds = append(kinds, "loaded")
-		}
+	if only != "" {
+		entries = slices.DeleteFunc(entries, func(e pins.Entry) bool { return filepath.Base(e.Dir) != only })
 	}
 	if *asJSON {
 		r := cgroupReport{Attachments: []attachmentReport{}}
-		for i, e := range entries {
-			r.Attachments = append(r.Attachments, attachmentOf(e, kinds[i]))
+		for _, e := range entries {
+			r.Attachments = append(r.Attachments, attachmentOf(e))
 		}
 		if st := writeJSON(stdout, stderr, r); st != 0 || len(entries) > 0 || only == "" {
 			return st
@@ -389,9 +380,17 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CGROUP\tSTATE\tIDLE\tINTVL\tCNT\tUSER-TIMEOUT\tFORCE\tCONFIGURED\tLEFT-ALONE\tREFUSED\tREWRITTEN\tUNANSWERED\tTIMED-OUT")
+	head := []string{"CGROUP", "STATE"}
+	for _, f := range sockops.SettingFields {
+		head = append(head, f.Column)
+	}
+	head = append(head, "FORCE")
+	for _, f := range sockops.CounterFields {
+		head = append(head, f.Column)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, e := range entries {
-		cells := []string{e.Where, e.State}
+		cells := []string{e.Name(), string(e.State)}
 		if s := e.Settings; s != nil {
 			force := "no"
 			if s.Flags&sockops.Force != 0 {
@@ -399,7 +398,7 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			}
 			cells = append(append(cells, values(*s, "-")...), force)
 		} else {
-			cells = append(cells, "?", "?", "?", "?", "?")
+			cells = append(cells, slices.Repeat([]string{"?"}, len(sockops.SettingFields)+1)...)
 		}
 		for i := 0; i < sockops.NumCounters; i++ {
 			switch {
@@ -412,6 +411,11 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	for _, e := range entries {
+		if e.WhereErr != nil {
+			fmt.Fprintf(stdout, "keepalive: %v\n", e.WhereErr)
+		}
 	}
 	tw.Flush()
 	fmt.Fprint(stdout, statusNotes)

@@ -173,46 +173,33 @@ func hostFamilies(h *host) []*dto.MetricFamily {
 // cgroupFamilies are keepalive cgroup status's counters, by cgroup; a
 // counter the kernel could not give is left out, not shown as 0.
 func cgroupFamilies(bpffs string) []*dto.MetricFamily {
-	root := pins.Root(bpffs)
-	attached, _ := os.ReadDir(filepath.Join(root, "attached"))
+	entries, _ := pins.List(bpffs, true)
 	info := family("keepalive_cgroup_info", "A cgroup keepalive cgroup attached to, with its state (attached, gone, remade, unattached).", dto.MetricType_GAUGE)
-	idle := family("keepalive_cgroup_idle_seconds", "TCP_KEEPIDLE the cgroup's connections get; absent: the kernel's.", dto.MetricType_GAUGE)
-	intvl := family("keepalive_cgroup_interval_seconds", "TCP_KEEPINTVL the cgroup's connections get; absent: the kernel's.", dto.MetricType_GAUGE)
-	cnt := family("keepalive_cgroup_probes", "TCP_KEEPCNT the cgroup's connections get; absent: the kernel's.", dto.MetricType_GAUGE)
-	ut := family("keepalive_cgroup_user_timeout_seconds", "TCP_USER_TIMEOUT the cgroup's connections get; absent: the kernel's.", dto.MetricType_GAUGE)
-	counters := []*dto.MetricFamily{
-		sockops.Configured: family("keepalive_cgroup_configured_total", "Connections given the settings.", dto.MetricType_COUNTER),
-		sockops.LeftAlone:  family("keepalive_cgroup_left_alone_total", "Connections left alone: their program had turned keepalive on itself.", dto.MetricType_COUNTER),
-		sockops.Refused:    family("keepalive_cgroup_refused_total", "Connections on which the kernel refused an option.", dto.MetricType_COUNTER),
-		sockops.Rewritten:  family("keepalive_cgroup_rewritten_total", "setsockopt calls of programs replaced by --force.", dto.MetricType_COUNTER),
-		sockops.Unanswered: family("keepalive_cgroup_unanswered_total", "Connections configured without knowing whether their program had turned keepalive on (Linux before 6.1).", dto.MetricType_COUNTER),
-		sockops.TimedOut:   family("keepalive_cgroup_timed_out_total", "Configured connections the kernel closed because keepalive probes or the user timeout went unanswered: dead peers found.", dto.MetricType_COUNTER),
+	settings := make([]*dto.MetricFamily, len(sockops.SettingFields))
+	for i, f := range sockops.SettingFields {
+		settings[i] = family(f.Metric, f.Help, dto.MetricType_GAUGE)
 	}
-	for _, d := range attached {
-		e := pins.ReadAttached(filepath.Join(root, "attached", d.Name()))
-		gauge(info, 1, "cgroup", e.Where, "state", e.State)
+	counters := make([]*dto.MetricFamily, sockops.NumCounters)
+	for i, f := range sockops.CounterFields {
+		counters[i] = family(f.Metric, f.Help, dto.MetricType_COUNTER)
+	}
+	for _, e := range entries {
+		gauge(info, 1, "cgroup", e.Name(), "state", string(e.State))
 		if s := e.Settings; s != nil {
-			set := func(mf *dto.MetricFamily, flag uint32, v float64) {
-				if s.Flags&flag != 0 {
-					gauge(mf, v, "cgroup", e.Where)
+			for i, f := range sockops.SettingFields {
+				if s.Flags&f.Flag != 0 {
+					gauge(settings[i], float64(f.Value(*s))*f.Scale, "cgroup", e.Name())
 				}
 			}
-			set(idle, sockops.HasIdle, float64(s.Idle))
-			set(intvl, sockops.HasIntvl, float64(s.Intvl))
-			set(cnt, sockops.HasCnt, float64(s.Cnt))
-			set(ut, sockops.HasUserTimeout, float64(s.UserTimeout)/1000)
 		}
-		if e.Counters != nil {
-			for i, mf := range counters {
-				if !e.Counted(i) {
-					continue // not counted by this kernel's program: absent, not 0
-				}
-				counter(mf, float64(e.Counters[i]), "cgroup", e.Where)
+		for i, mf := range counters {
+			if e.Counted(i) { // not counted by this kernel's program: absent, not 0
+				counter(mf, float64(e.Counters[i]), "cgroup", e.Name())
 			}
 		}
 	}
 	var out []*dto.MetricFamily
-	for _, mf := range append([]*dto.MetricFamily{info, idle, intvl, cnt, ut}, counters...) {
+	for _, mf := range append(append([]*dto.MetricFamily{info}, settings...), counters...) {
 		if len(mf.Metric) > 0 {
 			out = append(out, mf)
 		}

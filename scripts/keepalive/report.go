@@ -5,6 +5,7 @@ package main
 // that could not be read is null, never 0.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -117,47 +118,78 @@ type cgroupReport struct {
 	Attachments []attachmentReport `json:"attachments"`
 }
 
+// attachmentReport is one attachment or load. Its settings and counters are
+// written in sockops.SettingFields' and CounterFields' order under their
+// JSON names, so that the table, the JSON and the metrics name each from
+// one place.
 type attachmentReport struct {
-	Cgroup string `json:"cgroup"` // the cgroup; for a load, its sock_ops pin
-	Kind   string `json:"kind"`   // "attached" or "loaded"
-	State  string `json:"state"`
-	// The settings; null keeps the kernel's value (or the settings could
-	// not be read: then force is null too).
-	IdleSeconds     *uint32 `json:"idle_seconds"`
-	IntervalSeconds *uint32 `json:"interval_seconds"`
-	Count           *uint32 `json:"count"`
-	UserTimeoutMs   *uint32 `json:"user_timeout_ms"`
-	Force           *bool   `json:"force"`
-	// The program's counters since the first attach or load; null when
-	// they could not be read.
-	Configured *uint64 `json:"configured"`
-	LeftAlone  *uint64 `json:"left_alone"`
-	Refused    *uint64 `json:"refused"`
-	Rewritten  *uint64 `json:"rewritten"`
-	Unanswered *uint64 `json:"unanswered"`
-	// TimedOut: connections the kernel closed because keepalive probes or
-	// the user timeout went unanswered; null where it is not counted.
-	TimedOut *uint64 `json:"timed_out"`
+	// Cgroup is the cgroup; for a load, its sock_ops pin; null when the
+	// cgroup's path is lost (Pins still names the directory).
+	Cgroup *string
+	Pins   string
+	Kind   pins.Kind
+	State  pins.State
+	// Settings, by SettingFields: null keeps the kernel's value (or the
+	// settings could not be read: then Force is null too).
+	Settings []*uint32
+	Force    *bool
+	// Counters, by CounterFields: the program's counters since the first
+	// attach or load; null when they could not be read, or (TimedOut) are
+	// not counted by this kernel's program.
+	Counters []*uint64
 }
 
-func attachmentOf(e pins.Entry, kind string) attachmentReport {
-	a := attachmentReport{Cgroup: e.Where, Kind: kind, State: e.State}
+func (a attachmentReport) MarshalJSON() ([]byte, error) {
+	type kv struct {
+		k string
+		v any
+	}
+	fields := []kv{{"cgroup", a.Cgroup}, {"pins", a.Pins}, {"kind", a.Kind}, {"state", a.State}}
+	for i, f := range sockops.SettingFields {
+		fields = append(fields, kv{f.JSON, a.Settings[i]})
+	}
+	fields = append(fields, kv{"force", a.Force})
+	for i, f := range sockops.CounterFields {
+		fields = append(fields, kv{f.JSON, a.Counters[i]})
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.k)
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func attachmentOf(e pins.Entry) attachmentReport {
+	a := attachmentReport{Pins: e.Dir, Kind: e.Kind, State: e.State,
+		Settings: make([]*uint32, len(sockops.SettingFields)), Counters: make([]*uint64, sockops.NumCounters)}
+	if e.Where != "" {
+		a.Cgroup = &e.Where
+	}
 	if s := e.Settings; s != nil {
-		opt := func(flag, v uint32) *uint32 {
-			if s.Flags&flag == 0 {
-				return nil
+		for i, f := range sockops.SettingFields {
+			if s.Flags&f.Flag != 0 {
+				v := f.Value(*s)
+				a.Settings[i] = &v
 			}
-			return &v
 		}
 		force := s.Flags&sockops.Force != 0
-		a.IdleSeconds, a.IntervalSeconds, a.Count, a.UserTimeoutMs, a.Force = opt(sockops.HasIdle, s.Idle),
-			opt(sockops.HasIntvl, s.Intvl), opt(sockops.HasCnt, s.Cnt), opt(sockops.HasUserTimeout, s.UserTimeout), &force
+		a.Force = &force
 	}
-	if c := e.Counters; c != nil {
-		a.Configured, a.LeftAlone, a.Refused, a.Rewritten, a.Unanswered = &c[sockops.Configured], &c[sockops.LeftAlone],
-			&c[sockops.Refused], &c[sockops.Rewritten], &c[sockops.Unanswered]
-		if e.Counted(sockops.TimedOut) {
-			a.TimedOut = &c[sockops.TimedOut]
+	for i := range a.Counters {
+		if e.Counted(i) {
+			a.Counters[i] = &e.Counters[i]
 		}
 	}
 	return a
