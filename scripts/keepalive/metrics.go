@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/hostscan"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/pins"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 )
@@ -51,7 +52,7 @@ func metrics(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, metricsUsage)
 		return 0
 	}
-	h, err := gatherHost(*timers)
+	h, err := hostscan.Scan(*timers)
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive metrics: %v\n", err)
 		return 1
@@ -121,20 +122,20 @@ func counter(mf *dto.MetricFamily, v float64, kv ...string) {
 }
 
 // hostFamilies are keepalive status's numbers, summed by command.
-func hostFamilies(h *host) []*dto.MetricFamily {
+func hostFamilies(h *hostscan.Host) []*dto.MetricFamily {
 	type sums struct{ processes, established, keepalive, atRisk, unknown int }
 	by := map[string]*sums{}
-	for _, p := range h.listed {
-		s := by[p.comm]
+	for _, p := range h.Listed {
+		s := by[p.Command]
 		if s == nil {
 			s = &sums{}
-			by[p.comm] = s
+			by[p.Command] = s
 		}
 		s.processes++
-		s.established += p.tcp
-		s.keepalive += p.keepalive
-		s.atRisk += max(p.atRisk(), 0)
-		s.unknown += p.unknown
+		s.established += p.TCP
+		s.keepalive += p.Keepalive
+		s.atRisk += max(p.AtRisk(), 0)
+		s.unknown += p.Unknown
 	}
 	commands := make([]string, 0, len(by))
 	for c := range by {
@@ -156,7 +157,7 @@ func hostFamilies(h *host) []*dto.MetricFamily {
 	}
 	skipped := family("keepalive_skipped_processes", "Processes that could not be inspected (another user's, another network namespace without root).", dto.MetricType_GAUGE)
 	n := 0
-	for _, c := range h.skipped {
+	for _, c := range h.Skipped {
 		n += c
 	}
 	gauge(skipped, float64(n))

@@ -11,6 +11,7 @@ import (
 	"io"
 	"sort"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/hostscan"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/pins"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 )
@@ -52,18 +53,18 @@ type skipReport struct {
 	Processes int    `json:"processes"`
 }
 
-func (h *host) report() hostReport {
+func hostReportOf(h *hostscan.Host) hostReport {
 	r := hostReport{Processes: []processReport{}, Skipped: []skipReport{}}
-	for _, p := range h.listed {
-		pr := processReport{PID: p.pid, Command: p.comm, Established: p.tcp, Keepalive: p.keepalive, AtRisk: max(p.atRisk(), 0),
-			Unknown: p.unknown, FromTimers: p.inferred}
-		if p.keepalive > 0 && p.minIdle > 0 {
-			pr.MinIdleSeconds = &p.minIdle
+	for _, p := range h.Listed {
+		pr := processReport{PID: p.PID, Command: p.Command, Established: p.TCP, Keepalive: p.Keepalive, AtRisk: max(p.AtRisk(), 0),
+			Unknown: p.Unknown, FromTimers: p.Inferred}
+		if p.Keepalive > 0 && p.MinIdle > 0 {
+			pr.MinIdleSeconds = &p.MinIdle
 		}
 		r.Processes = append(r.Processes, pr)
 	}
-	r.Established, r.AtRiskProcesses, r.AtRisk, _ = h.totals()
-	for reason, n := range h.skipped {
+	r.Established, r.AtRiskProcesses, r.AtRisk, _ = h.Totals()
+	for reason, n := range h.Skipped {
 		r.Skipped = append(r.Skipped, skipReport{reason, n})
 	}
 	sort.Slice(r.Skipped, func(i, j int) bool { return r.Skipped[i].Reason < r.Skipped[j].Reason })
