@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
-	"time"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/library"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
@@ -54,8 +49,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive check: %v\n%s", err, checkUsage)
 		return 2
 	}
-	libPath, libErr := findLib(*lib)
-	if errors.As(libErr, new(unpreloadable)) {
+	libPath, libErr := library.Find(*lib)
+	if errors.As(libErr, new(library.Unpreloadable)) {
 		fmt.Fprintf(stderr, "keepalive check: %v\n", libErr)
 		return 2
 	}
@@ -140,20 +135,20 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "library: %v\n", libErr)
 		return 1
 	}
-	prog := trueProgram()
+	prog := library.TrueProgram()
 	if prog == "" {
 		fmt.Fprintf(stdout, "library: %s: whether it loads is not known, as there is no /bin/true to try it with\n", shim.ShowPath(libPath))
 		return 1
 	}
-	if builtForMusl(libPath) && !strings.Contains(interpreter(prog), "ld-musl") {
+	if library.BuiltForMusl(libPath) && !strings.Contains(library.Interpreter(prog), "ld-musl") {
 		fmt.Fprintf(stdout, "library: %s is built for musl: it loads into musl programs, which this system's %s (loader %s) is not, so it was not tried\n",
-			shim.ShowPath(libPath), prog, interpreter(prog))
+			shim.ShowPath(libPath), prog, library.Interpreter(prog))
 		if bad {
 			return 1
 		}
 		return 0
 	}
-	if words := loads(libPath); words != nil {
+	if words := library.Loads(libPath); words != nil {
 		fmt.Fprintf(stdout, "library: %s does not load on this system; the loader says:\n", shim.ShowPath(libPath))
 		for _, l := range words {
 			fmt.Fprintf(stdout, "  %s\n", l)
@@ -204,119 +199,4 @@ func fallback(v int) (value, from string) {
 		return "?", "kernel default (" + sysctl + " unreadable)"
 	}
 	return show(v, n), "kernel default (" + sysctl + ")"
-}
-
-// trueProgram is a small dynamically linked program to load the library
-// into: the first of these that exists.
-func trueProgram() string {
-	for _, p := range []string{"/bin/true", "/usr/bin/true"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// interpreter is the dynamic loader an executable names (PT_INTERP): "" for
-// a static one, or anything that is not ELF. A script is its
-// interpreter's.
-func interpreter(path string) string {
-	for depth := 0; depth < 4; depth++ {
-		f, err := elf.Open(path)
-		if err == nil {
-			defer f.Close()
-			for _, p := range f.Progs {
-				if p.Type == elf.PT_INTERP {
-					b, _ := io.ReadAll(p.Open())
-					return strings.TrimRight(string(b), "\x00")
-				}
-			}
-			return ""
-		}
-		head := make([]byte, 256)
-		r, err := os.Open(path)
-		if err != nil {
-			return ""
-		}
-		n, _ := r.Read(head)
-		r.Close()
-		line, _, _ := strings.Cut(string(head[:n]), "\n")
-		rest, ok := strings.CutPrefix(line, "#!")
-		if f := strings.Fields(rest); ok && len(f) > 0 {
-			path = f[0]
-			continue
-		}
-		return ""
-	}
-	return ""
-}
-
-// builtForMusl: the library needs musl's libc, not glibc's.
-func builtForMusl(lib string) bool {
-	f, err := elf.Open(lib)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	needed, _ := f.ImportedLibraries()
-	for _, n := range needed {
-		if strings.HasPrefix(n, "libc.musl") || n == "libc.so" {
-			return true
-		}
-	}
-	return false
-}
-
-// loads runs a trivial program (/bin/true) with the library preloaded and
-// none of our variables, and returns what the loader said if it refused the
-// library: nil when it loaded, or when there is no such program to try (the
-// host has no /bin/true: nothing is known either way, and a wrapper that
-// refused to run for that would be worse). The library's own lines (a bad
-// /etc/keepalive.conf) prove that it loaded and are not the loader's words.
-func loads(lib string) []string {
-	prog := trueProgram()
-	if prog == "" {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, prog)
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); k != "LD_PRELOAD" && !strings.HasPrefix(k, "KEEP") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "LD_PRELOAD="+lib)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	err := cmd.Run()
-	var words []string
-	for _, l := range strings.Split(errb.String(), "\n") {
-		if l != "" && !strings.HasPrefix(l, shim.Prefix) {
-			words = append(words, printable(l))
-		}
-	}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		words = append(words, prog+" did not end within 20s under it")
-	case errors.As(err, &ee):
-		ws := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			words = append(words, prog+" was killed by "+ws.Signal().String()+" under it")
-		} else {
-			words = append(words, fmt.Sprintf("%s exited with status %d under it", prog, ws.ExitStatus()))
-		}
-	case err != nil:
-		words = append(words, err.Error())
-	}
-	return words
-}
-
-// printable keeps the loader's words but no control characters.
-func printable(s string) string {
-	if q := shim.Quote(s); q[1:len(q)-1] != strings.NewReplacer(`"`, `\"`, `\`, `\\`).Replace(s) {
-		return q
-	}
-	return s
 }

@@ -12,17 +12,16 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
 
+	"github.com/libkeepalive/libkeepalive/scripts/keepalive/library"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
@@ -198,7 +197,7 @@ func wrap(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive: no COMMAND given\n%s", usage)
 		return 2
 	}
-	path, err := findLib(*lib)
+	path, err := library.Find(*lib)
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive: %v; nothing was run\n", err)
 		return 2
@@ -213,8 +212,8 @@ func wrap(args []string, stderr io.Writer) int {
 	// keepalive: better to start nothing. The test runs /bin/true, so it
 	// speaks for programs of the same loader only: a musl program on a
 	// glibc system (or a static one) is started without it.
-	if probe := trueProgram(); probe != "" && interpreter(probe) != "" && interpreter(probe) == interpreter(prog) {
-		if words := loads(path); words != nil {
+	if probe := library.TrueProgram(); probe != "" && library.Interpreter(probe) != "" && library.Interpreter(probe) == library.Interpreter(prog) {
+		if words := library.Loads(path); words != nil {
 			fmt.Fprintf(stderr, "keepalive: the loader refuses %s on this system: %s; nothing was run\n",
 				shim.ShowPath(path), strings.Join(words, " / "))
 			return 2
@@ -257,78 +256,4 @@ func dedupe(environ []string) []string {
 		out = append(out, last[k])
 	}
 	return out
-}
-
-// findLib returns the library: --lib, or next to this command (the build
-// tree), or in the lib directory of its prefix.
-func findLib(flagLib string) (string, error) {
-	if flagLib != "" {
-		if abs, err := filepath.Abs(flagLib); err == nil && strings.ContainsAny(abs, " :") {
-			return "", unpreloadable{"--lib", abs}
-		}
-	}
-	path, err := searchLib(flagLib)
-	if err == nil && strings.ContainsAny(path, " :") {
-		return "", unpreloadable{"the library", path}
-	}
-	return path, err
-}
-
-// unpreloadable is a library path that LD_PRELOAD cannot hold.
-type unpreloadable struct{ what, path string }
-
-func (u unpreloadable) Error() string {
-	return fmt.Sprintf("%s %s: LD_PRELOAD splits paths at spaces and colons, so the loader would not load this one; "+
-		"copy or link the library to a path without them and give that with --lib", u.what, shim.Quote(u.path))
-}
-
-// libDirs: what glibc's loader reads $LIB as, by architecture, on Debian
-// (multiarch) and on RPM systems, where the packages put the library.
-var libDirs = map[string][]string{
-	"amd64": {"lib/x86_64-linux-gnu", "lib64"},
-	"arm64": {"lib/aarch64-linux-gnu", "lib64"},
-	"386":   {"lib/i386-linux-gnu"},
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func searchLib(flagLib string) (string, error) {
-	if flagLib != "" {
-		abs, err := filepath.Abs(flagLib)
-		if err == nil {
-			_, err = os.Stat(abs)
-		}
-		if err != nil {
-			return "", fmt.Errorf("--lib %s: %v", flagLib, errors.Unwrap(err))
-		}
-		return abs, nil
-	}
-	exe, err := os.Executable()
-	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
-	}
-	if err != nil {
-		return "", fmt.Errorf("cannot find this command's own path (%v): give --lib", err)
-	}
-	dir := filepath.Dir(exe)
-	if _, err := os.Stat(filepath.Join(dir, "libkeepalive.so")); err == nil {
-		return filepath.Join(dir, "libkeepalive.so"), nil
-	}
-	// A package puts the library where its distribution keeps this
-	// architecture's libraries; then the line is the one that serves every
-	// architecture: glibc's loader reads $LIB as the program's own library
-	// directory (so a 32-bit program gets the 32-bit library).
-	prefix := filepath.Clean(filepath.Join(dir, ".."))
-	for _, d := range libDirs[runtime.GOARCH] {
-		if _, err := os.Stat(filepath.Join(prefix, d, "libkeepalive.so")); err == nil {
-			return prefix + "/$LIB/libkeepalive.so", nil
-		}
-	}
-	if c := filepath.Join(prefix, "lib", "libkeepalive.so"); fileExists(c) {
-		return c, nil
-	}
-	return "", fmt.Errorf("no libkeepalive.so in %s or %s: give --lib", dir, filepath.Clean(filepath.Join(dir, "..", "lib")))
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -93,34 +91,5 @@ func TestUsageRanges(t *testing.T) {
 		if !strings.Contains(usage, want) {
 			t.Errorf("usage lacks %q", want)
 		}
-	}
-}
-
-// The load test speaks only for programs of /bin/true's loader: which
-// loader a program (or a script, through its #!) asks for.
-func TestInterpreter(t *testing.T) {
-	truePath := trueProgram()
-	if truePath == "" {
-		t.Skip("SKIPPED LOUDLY: no /bin/true here to read a dynamic loader from")
-	}
-	loader := interpreter(truePath)
-	if !strings.HasPrefix(filepath.Base(loader), "ld-") {
-		t.Fatalf("interpreter(%s) = %q, want a dynamic loader", truePath, loader)
-	}
-	dir := t.TempDir()
-	script := filepath.Join(dir, "script")
-	os.WriteFile(script, []byte("#!"+truePath+" -x\necho hi\n"), 0o755)
-	if got := interpreter(script); got != loader {
-		t.Errorf("a script run by %s: %q, want %q", truePath, got, loader)
-	}
-	loop := filepath.Join(dir, "loop")
-	os.WriteFile(loop, []byte("#!"+loop+"\n"), 0o755)
-	if got := interpreter(loop); got != "" {
-		t.Errorf("a script that names itself: %q, want none", got)
-	}
-	text := filepath.Join(dir, "text")
-	os.WriteFile(text, []byte("plain text\n"), 0o644)
-	if got := interpreter(text); got != "" {
-		t.Errorf("a text file: %q, want none", got)
 	}
 }
