@@ -319,7 +319,7 @@ func (c *cgEnv) detach(t *testing.T, client *cgEnv, addr string) {
 }
 
 // cgroupKernel is the release keepalive cgroup needs: kernelNeeds in
-// scripts/keepalive/pins/store.go (sock_ops with bpf_setsockopt of the
+// scripts/keepalive/pins/probe.go (sock_ops with bpf_setsockopt of the
 // keepalive options, cgroup links).
 var cgroupKernel = [2]int{5, 9}
 
