@@ -15,7 +15,6 @@ import (
 
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/apply"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/cgroupv2"
-	"github.com/libkeepalive/libkeepalive/scripts/keepalive/pins"
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
@@ -83,8 +82,9 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *attach {
-		if code := attachForApply(t.cgroup, *bpffs, s, stdout, stderr); code != 0 {
-			fmt.Fprintln(stderr, nothing)
+		// The program first, so that a connection made while the existing
+		// ones are applied to gets the settings from one or the other.
+		if code := attachTo(t.cgroup, attachArgs{settings: s, from: from, bpffs: *bpffs}, nothing, stdout, stderr); code != 0 {
 			return code
 		}
 	}
@@ -161,23 +161,6 @@ func targetsOf(pos []string, attach bool, stderr io.Writer) (targets, int) {
 	}
 	t.pids, t.cgroup = pids, cg
 	return t, 0
-}
-
-// attachForApply attaches the cgroup program before the existing
-// connections are applied to, so that a connection made in between gets the
-// settings from one or the other.
-func attachForApply(cg cgroupv2.Dir, bpffs string, s sockops.Settings, stdout, stderr io.Writer) int {
-	if err := pins.Prepare(bpffs); err != nil {
-		fmt.Fprintf(stderr, "keepalive: %v\n", err)
-		return 1
-	}
-	dir := pins.AttachedDir(bpffs, cg.Path)
-	if err := pins.Attach(dir, cg, s); err != nil {
-		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, attachedNow(dir, cg))
-		return 1
-	}
-	fmt.Fprintf(stdout, "keepalive: attached to %s: %s; pinned in %s\n", cg.Path, describe(s), dir)
-	return 0
 }
 
 const applyNotes = `CHANGED: established connections given the settings now. LISTENERS: listening sockets given

@@ -63,8 +63,10 @@ func cgroupMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "attach", "load":
-		return cgroupAttach(args[0], args[1:], stdout, stderr)
+	case "attach":
+		return cgroupAttach(args[1:], stdout, stderr)
+	case "load":
+		return cgroupLoad(args[1:], stdout, stderr)
 	case "detach", "unload":
 		return cgroupDetach(args[0], args[1:], stdout, stderr)
 	case "status":
@@ -97,82 +99,107 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func cgroupAttach(verb string, args []string, stdout, stderr io.Writer) int {
+// attachArgs is what attach and load read from their arguments: the
+// settings, where they came from, the one positional argument and bpffs.
+type attachArgs struct {
+	settings sockops.Settings
+	from     string
+	arg      string
+	bpffs    string
+}
+
+// parseAttach reads attach's or load's arguments; code is the exit status
+// when they are refused (each reason said, with nothing after it).
+func parseAttach(verb, what, nothing string, args []string, stderr io.Writer) (a attachArgs, code int) {
 	fs := flag.NewFlagSet("keepalive cgroup "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	pol := addPolicyFlags(fs)
 	bpffs := fs.String("bpffs", defaultBpffs, "")
-	nothing := "keepalive: nothing was attached"
-	if verb == "load" {
-		nothing = "keepalive: nothing was loaded"
-	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive: cgroup %s: %v\n%s", verb, err, cgroupUsage)
-		return 2
+		return a, 2
 	}
 	s, from, ok := pol.settings(fs, "the cgroup mode", nothing, stderr)
 	if !ok {
-		return 2
+		return a, 2
 	}
 	if len(pos) != 1 {
-		what := "CGROUP (a cgroup v2 directory or a systemd unit)"
-		if verb == "load" {
-			what = "NAME (the directory under " + filepath.Join(*bpffs, "keepalive", "loaded") + ")"
-		}
 		fmt.Fprintf(stderr, "keepalive: cgroup %s needs exactly one %s, got %d argument(s)\n%s\n", verb, what, len(pos), nothing)
-		return 2
+		return a, 2
 	}
+	return attachArgs{s, from, pos[0], *bpffs}, 0
+}
 
-	var cg cgroupv2.Dir
-	var dir string
-	if verb == "attach" {
-		if cg, err = cgroupv2.Resolve(pos[0], true); err != nil {
-			fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
-			return 1
-		}
-		dir = pins.AttachedDir(*bpffs, cg.Path)
-	} else {
-		if err := pins.CheckLoadName(pos[0]); err != nil {
-			fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
-			return 2
-		}
-		dir = pins.LoadedDir(*bpffs, pos[0])
-		if why := systemdTooOld(); why != "" {
-			fmt.Fprintf(stderr, "keepalive: %s\n%s\n", why, nothing)
-			return 1
-		}
+func cgroupAttach(args []string, stdout, stderr io.Writer) int {
+	const nothing = "keepalive: nothing was attached"
+	a, code := parseAttach("attach", "CGROUP (a cgroup v2 directory or a systemd unit)", nothing, args, stderr)
+	if code != 0 {
+		return code
 	}
-	if err := pins.Prepare(*bpffs); err != nil {
+	cg, err := cgroupv2.Resolve(a.arg, true)
+	if err != nil {
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 		return 1
 	}
-	var where string
-	if verb == "attach" {
-		err = pins.Attach(dir, cg, s)
-		where = "attached to " + cg.Path
-	} else {
-		err = pins.Load(dir, s)
-		where = "loaded for BPFProgram=sock_ops:" + filepath.Join(dir, pins.OpsProg)
-		if s.Flags&sockops.Force != 0 {
-			where += " and BPFProgram=setsockopt:" + filepath.Join(dir, pins.SoptProg)
-		}
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalive: %v\n", err)
-		if verb == "attach" {
-			fmt.Fprintln(stderr, attachedNow(dir, cg))
-		} else {
-			fmt.Fprintln(stderr, loadedNow(dir, pos[0], nothing))
-		}
+	return attachTo(cg, a, nothing, stdout, stderr)
+}
+
+// attachTo attaches the program with a's settings to cg: attach's work,
+// and apply --attach's before it applies.
+func attachTo(cg cgroupv2.Dir, a attachArgs, nothing string, stdout, stderr io.Writer) int {
+	dir := pins.AttachedDir(a.bpffs, cg.Path)
+	if err := pins.Prepare(a.bpffs); err != nil {
+		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 		return 1
 	}
-	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, describe(s), dir, from)
-	if release := pins.KernelRelease(); s.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
+	if err := pins.Attach(dir, cg, a.settings); err != nil {
+		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, attachedNow(dir, cg))
+		return 1
+	}
+	done(stdout, stderr, "attached to "+cg.Path, dir, a)
+	return 0
+}
+
+func cgroupLoad(args []string, stdout, stderr io.Writer) int {
+	const nothing = "keepalive: nothing was loaded"
+	a, code := parseAttach("load", "NAME (the directory under BPFFS/keepalive/loaded)", nothing, args, stderr)
+	if code != 0 {
+		return code
+	}
+	if err := pins.CheckLoadName(a.arg); err != nil {
+		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
+		return 2
+	}
+	dir := pins.LoadedDir(a.bpffs, a.arg)
+	if why := systemdTooOld(); why != "" {
+		fmt.Fprintf(stderr, "keepalive: %s\n%s\n", why, nothing)
+		return 1
+	}
+	if err := pins.Prepare(a.bpffs); err != nil {
+		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
+		return 1
+	}
+	if err := pins.Load(dir, a.settings); err != nil {
+		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, loadedNow(dir, a.arg, nothing))
+		return 1
+	}
+	where := "loaded for BPFProgram=sock_ops:" + filepath.Join(dir, pins.OpsProg)
+	if a.settings.Flags&sockops.Force != 0 {
+		where += " and BPFProgram=setsockopt:" + filepath.Join(dir, pins.SoptProg)
+	}
+	done(stdout, stderr, where, dir, a)
+	return 0
+}
+
+// done is the line of a successful attach or load, and the note for a
+// kernel that cannot tell a program's own keepalive.
+func done(stdout, stderr io.Writer, where, dir string, a attachArgs) {
+	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, describe(a.settings), dir, a.from)
+	if release := pins.KernelRelease(); a.settings.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
 		fmt.Fprintf(stderr, "keepalive: note: Linux %s cannot tell the program whether a connection's own program turned keepalive on "+
 			"before connect (that needs 6.1), so such connections get these settings too, as with --force; status counts them as UNANSWERED\n", release)
 	}
-	return 0
 }
 
 // systemdTooOld is the line refusing a load on a host whose systemd ignores
