@@ -153,14 +153,14 @@ test: deps $(LIB) $(BIN) portable dist
 	$(GOCMD) vet ./...
 	test -z "$$(gofmt -l $(GODIRS))" || { gofmt -l $(GODIRS); echo "gofmt: files above need formatting"; exit 1; }
 	$(SANITIZE) $(GOCMD) test -asan -count=1 ./shim/...
-	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary
+	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(PORTABLE_ENV) $(GOCMD) test -count=1 -timeout 20m ./... -v 2>&1 | tee $(BUILD)/test.log | scripts/test-summary test/expected-skips.txt test
 
 # The host-safety tests alone (every one is named TestSafety...), for a
 # second toolchain in CI: GOTOOLCHAIN=go1.27.3 make test-safety BUILD=build/go1.27.3
 test-safety: deps $(LIB) $(BIN)
 	$(GOCMD) version $(LIB)
 	KEEPALIVE_LIB=$(CURDIR)/$(LIB) KEEPALIVE_CMD=$(CURDIR)/$(BIN) $(GOCMD) test -count=1 -timeout 20m ./test \
-		-run '^TestSafety' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary
+		-run '^TestSafety' -v 2>&1 | tee $(BUILD)/test-safety.log | scripts/test-summary test/expected-skips.txt test-safety
 
 # Debian 11, 12 and 13 guests under qemu (KVM if it boots here, else TCG),
 # each with its own kernel and systemd, the .debs from dist installed with
@@ -177,7 +177,7 @@ test-systems: dist $(BUILD)/guests/client32
 	cd test/systems && KEEPALIVE_SYSTEMS=1 KEEPALIVE_CLIENT32=$(CURDIR)/$(BUILD)/guests/client32 \
 		KEEPALIVE_DEBS="$(addprefix $(CURDIR)/$(DIST)/,libkeepalive1_$(VERSION)_amd64.deb libkeepalive1_$(VERSION)_i386.deb keepalive_$(VERSION)_amd64.deb)" \
 		KEEPALIVE_GUESTS=$(CURDIR)/$(BUILD)/guests KEEPALIVE_SUITES="$(SUITES)" \
-		$(GOCMD) test -count=1 -timeout 30m . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-systems.log | $(CURDIR)/scripts/test-summary
+		$(GOCMD) test -count=1 -timeout 30m . -v 2>&1 | tee $(CURDIR)/$(BUILD)/test-systems.log | $(CURDIR)/scripts/test-summary $(CURDIR)/test/expected-skips.txt test-systems
 
 # An arm64 guest: Debian 12's arm64 kernel under qemu-system-aarch64 (TCG)
 # with an initramfs, no disk and no init system: the arm64 library preloaded
