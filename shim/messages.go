@@ -112,7 +112,12 @@ const (
 // Quote is the library's quoting: printable ASCII stays, '"' and '\' are
 // escaped with a backslash, every other byte is \xNN. Nothing a message
 // repeats can reach a terminal as a control sequence.
-func Quote(s string) string {
+func Quote(s string) string { return QuoteWith(s, "\\x%02x") }
+
+// QuoteWith is Quote with the escape of other bytes given as a format of
+// one byte (the C rules' generator writes them as octal, which C reads as
+// one byte where \x would run on into the next hex digit).
+func QuoteWith(s, escape string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
@@ -124,7 +129,7 @@ func Quote(s string) string {
 		case c >= 0x20 && c < 0x7f:
 			b.WriteByte(c)
 		default:
-			fmt.Fprintf(&b, "\\x%02x", c)
+			fmt.Fprintf(&b, escape, c)
 		}
 	}
 	b.WriteByte('"')

@@ -12,25 +12,9 @@ import (
 )
 
 // cString is s as a C string literal: printable ASCII as it is, the rest
-// escaped (Go's %q would write \u escapes, which C reads differently).
-func cString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c >= 0x20 && c < 0x7f:
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, "\\%03o", c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
+// escaped in octal (Go's %q would write \u escapes, which C reads
+// differently).
+func cString(s string) string { return shim.QuoteWith(s, "\\%03o") }
 
 // pieces writes a message format with one verb as two C strings, the words
 // before and after it.
