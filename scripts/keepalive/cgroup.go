@@ -341,7 +341,7 @@ func resolveGone(arg, bpffs string) (cgroupv2.Dir, error) {
 		return cgroupv2.Dir{Path: found[0]}, nil
 	}
 	if len(found) > 1 {
-		return cg, fmt.Errorf("%v; pins of %d cgroups named %s are kept (%s): give the one meant", err, len(found), arg, strings.Join(found, ", "))
+		return cg, fmt.Errorf("%w; pins of %d cgroups named %s are kept (%s): give the one meant", err, len(found), arg, strings.Join(found, ", "))
 	}
 	return cg, err
 }

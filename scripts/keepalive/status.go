@@ -137,7 +137,7 @@ func listTCP(pid int, fds []procsock.FD) ([]sock, error) {
 	if err != nil {
 		var nse *procsock.NamespaceError
 		if errors.As(err, &nse) {
-			return nil, fmt.Errorf("process %d is %v", pid, err)
+			return nil, fmt.Errorf("process %d is %w", pid, err)
 		}
 		return nil, err
 	}

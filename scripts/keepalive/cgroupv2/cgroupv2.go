@@ -66,7 +66,7 @@ func Resolve(arg string, mustExist bool) (Dir, error) {
 		if _, merr := Mounts(); merr != nil {
 			return Dir{}, merr
 		}
-		return Dir{}, fmt.Errorf("cgroup %s: %v: want a cgroup v2 directory or a systemd unit", abs, err)
+		return Dir{}, fmt.Errorf("cgroup %s: %w: want a cgroup v2 directory or a systemd unit", abs, err)
 	}
 	if sfs.Type != magic {
 		mounts, merr := Mounts()
@@ -76,7 +76,7 @@ func Resolve(arg string, mustExist bool) (Dir, error) {
 		return Dir{}, fmt.Errorf("%s is not a cgroup v2 directory (cgroup v2 is mounted at %s)", abs, strings.Join(mounts, ", "))
 	}
 	if err := unix.Stat(abs, &st); err != nil {
-		return Dir{}, fmt.Errorf("cgroup %s: %v", abs, err)
+		return Dir{}, fmt.Errorf("cgroup %s: %w", abs, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return Dir{}, fmt.Errorf("%s is not a cgroup v2 directory (a file of the cgroup, not the cgroup)", abs)
@@ -120,7 +120,7 @@ func UnitCgroup(unit string) (string, error) {
 func Mounts() ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return nil, fmt.Errorf("cannot read /proc/self/mountinfo to find cgroup v2: %v", err)
+		return nil, fmt.Errorf("cannot read /proc/self/mountinfo to find cgroup v2: %w", err)
 	}
 	defer f.Close()
 	var whole, other []string

@@ -74,7 +74,7 @@ func search(flagLib string) (string, error) {
 		exe, err = filepath.EvalSymlinks(exe)
 	}
 	if err != nil {
-		return "", fmt.Errorf("cannot find this command's own path (%v): give --lib", err)
+		return "", fmt.Errorf("cannot find this command's own path (%w): give --lib", err)
 	}
 	return nextTo(filepath.Dir(exe))
 }

@@ -30,7 +30,7 @@ func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
 	path := make([]byte, unix.PathMax)
 	copy(path, cg.Path)
 	if err := m.path.Put(uint32(0), path); err != nil {
-		return fmt.Errorf("writing the cgroup's path: %v", err)
+		return fmt.Errorf("writing the cgroup's path: %w", err)
 	}
 	ops, counted, err := newSockOps(m)
 	if err != nil {
@@ -102,9 +102,9 @@ func attachOrUpdate(path string, cg cgroupv2.Dir, typ ebpf.AttachType, prog *ebp
 	if err := l.Pin(path); err != nil {
 		l.Close()
 		if errors.Is(err, ebpf.ErrNotSupported) {
-			return fmt.Errorf("pinning the link at %s: %v: %s", path, err, kernelNeeds)
+			return fmt.Errorf("pinning the link at %s: %w: %s", path, err, kernelNeeds)
 		}
-		return fmt.Errorf("pinning the link at %s: %v", path, err)
+		return fmt.Errorf("pinning the link at %s: %w", path, err)
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func removeLink(path string) error {
 	defer l.Close()
 	// Detach ends it even if another process holds it open.
 	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
-		return fmt.Errorf("detaching %s: %v", path, err)
+		return fmt.Errorf("detaching %s: %w", path, err)
 	}
 	return l.Unpin()
 }
@@ -142,7 +142,7 @@ func Load(dir string, s sockops.Settings) (err error) {
 		defer p.Close()
 		path := filepath.Join(dir, name)
 		if err := p.Pin(path); err != nil {
-			return fmt.Errorf("pinning %s: %v", path, err)
+			return fmt.Errorf("pinning %s: %w", path, err)
 		}
 		return nil
 	}

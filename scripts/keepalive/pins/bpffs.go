@@ -45,10 +45,10 @@ func EnsureBpffs(dir string) error {
 		if inside, rest := withinBpffs(dir); inside && strings.Contains(rest, ".") {
 			return fmt.Errorf("bpffs: cannot make %s: bpffs refuses names that hold a '.' (%s); give --bpffs a path without one", dir, rest)
 		}
-		return fmt.Errorf("bpffs: cannot make %s: %v", dir, err)
+		return fmt.Errorf("bpffs: cannot make %s: %w", dir, err)
 	}
 	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("bpffs: cannot mount it at %s: %v (mount -t bpf bpf %s, or give --bpffs)", dir, err, dir)
+		return fmt.Errorf("bpffs: cannot mount it at %s: %w (mount -t bpf bpf %s, or give --bpffs)", dir, err, dir)
 	}
 	return nil
 }

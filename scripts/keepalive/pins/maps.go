@@ -52,7 +52,7 @@ func (m maps) close() {
 // withPath. fresh says the settings map is new: nothing has read it yet.
 func openMaps(dir string, withPath bool) (m maps, fresh bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return m, false, fmt.Errorf("making %s: %v", dir, err)
+		return m, false, fmt.Errorf("making %s: %w", dir, err)
 	}
 	made := map[string]bool{}
 	open := func(name string, spec *ebpf.MapSpec) (*ebpf.Map, error) {
@@ -65,7 +65,7 @@ func openMaps(dir string, withPath bool) (m maps, fresh bool, err error) {
 			x.Close()
 			os.Remove(path)
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		x, err = ebpf.NewMap(spec)
 		if err != nil {
@@ -73,7 +73,7 @@ func openMaps(dir string, withPath bool) (m maps, fresh bool, err error) {
 		}
 		if err := x.Pin(path); err != nil {
 			x.Close()
-			return nil, fmt.Errorf("pinning %s: %v", path, err)
+			return nil, fmt.Errorf("pinning %s: %w", path, err)
 		}
 		made[name] = true
 		return x, nil
@@ -101,7 +101,7 @@ func readSettings(m *ebpf.Map) (s sockops.Settings, ok bool) {
 
 func writeSettings(m *ebpf.Map, s sockops.Settings) error {
 	if err := m.Put(uint32(0), s.Marshal()); err != nil {
-		return fmt.Errorf("writing the settings: %v", err)
+		return fmt.Errorf("writing the settings: %w", err)
 	}
 	return nil
 }

@@ -178,7 +178,7 @@ func Current(dir string, cg cgroupv2.Dir) (Now, error) {
 	var now Now
 	fd, err := unix.Open(cg.Path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return now, fmt.Errorf("opening %s: %v", cg.Path, err)
+		return now, fmt.Errorf("opening %s: %w", cg.Path, err)
 	}
 	defer unix.Close(fd)
 	q, err := link.QueryPrograms(link.QueryOptions{Target: fd, Attach: ebpf.AttachCGroupSockOps})

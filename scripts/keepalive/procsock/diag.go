@@ -83,7 +83,7 @@ func Dump(fd int, states uint32) (map[uint64]Diag, error) {
 		req.hdr.Len = uint32(unsafe.Sizeof(req))
 		b := (*[unsafe.Sizeof(req)]byte)(unsafe.Pointer(&req))[:]
 		if err := unix.Sendto(fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-			return nil, fmt.Errorf("sock_diag request: %v", err)
+			return nil, fmt.Errorf("sock_diag request: %w", err)
 		}
 	recv:
 		for {
@@ -92,7 +92,7 @@ func Dump(fd int, states uint32) (map[uint64]Diag, error) {
 				continue
 			}
 			if err != nil {
-				return nil, fmt.Errorf("sock_diag: %v", err)
+				return nil, fmt.Errorf("sock_diag: %w", err)
 			}
 			for b := buf[:n]; len(b) >= unix.NLMSG_HDRLEN; {
 				h := (*unix.NlMsghdr)(unsafe.Pointer(&b[0]))
@@ -106,7 +106,7 @@ func Dump(fd int, states uint32) (map[uint64]Diag, error) {
 				case unix.NLMSG_ERROR:
 					if len(body) >= 4 {
 						if e := int32(binary.NativeEndian.Uint32(body)); e != 0 {
-							return nil, fmt.Errorf("sock_diag: %v", unix.Errno(-e))
+							return nil, fmt.Errorf("sock_diag: %w", unix.Errno(-e))
 						}
 					}
 					break recv
