@@ -203,7 +203,7 @@ func TestApplyGoOwnKeepalive(t *testing.T) {
 	buildProbes(t)
 	need(t, "ss")
 	addr := echoListener(t)
-	p := startProc(t, exec.Command(probeGoBin, "wire", addr, "go-keepalive"))
+	p := startProc(t, exec.Command(probeGoBin, "wire", addr, "-go"))
 	if l := p.expect(t, "connected"); !strings.Contains(l, "ka=1 idle=15 intvl=15") {
 		t.Fatalf("control: Go's own keepalive is not on: %q", l)
 	}
@@ -399,7 +399,7 @@ func TestApplyCgroup(t *testing.T) {
 		}
 	}
 	// A new connection in the cgroup: not applied to without --attach.
-	probe := c.probe(t, true, probeGoBin, "client", addr)
+	probe := c.probe(t, true, probeGoBin, "dial", addr)
 	if probe["ka"] != "0" {
 		t.Errorf("control: a new connection after a plain apply has %s, want keepalive off", fields(probe))
 	}
@@ -407,7 +407,7 @@ func TestApplyCgroup(t *testing.T) {
 	if r.status != 0 || !strings.Contains(r.stdout, "attached to "+c.dir) {
 		t.Fatalf("apply --attach: %s", r)
 	}
-	if probe = c.probe(t, true, probeGoBin, "client", addr); probe["ka"] != "1" || probe["idle"] != "33" {
+	if probe = c.probe(t, true, probeGoBin, "dial", addr); probe["ka"] != "1" || probe["idle"] != "33" {
 		t.Errorf("a new connection after apply --attach: %s, want keepalive with idle 33", fields(probe))
 	}
 }

@@ -31,10 +31,10 @@ func TestCgroupGoClient(t *testing.T) {
 	for _, fam := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
 		t.Run(fam.network, func(t *testing.T) {
 			addr := listener(t, fam.network, fam.addr)
-			if got := c.probe(t, false, probeGoBin, "client", addr); got["ka"] != "0" {
+			if got := c.probe(t, false, probeGoBin, "dial", addr); got["ka"] != "0" {
 				t.Fatalf("control outside the cgroup: %s, want ka=0 (untouched)", fields(got))
 			}
-			if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+			if got := fields(c.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 				t.Errorf("in the cgroup: %s, want %s", got, wantAttached)
 			}
 		})
@@ -50,7 +50,7 @@ func TestCgroupGoServer(t *testing.T) {
 		t.Run(fmt.Sprintf("in-cgroup=%v", in), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, probeGoBin, "server", "127.0.0.1:0")
+			cmd := exec.CommandContext(ctx, probeGoBin, "accept", "127.0.0.1:0")
 			if in {
 				cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
 			}
@@ -155,24 +155,24 @@ func TestCgroupGoOwnKeepalive(t *testing.T) {
 	c := newCgEnv(t)
 	addr := listener(t, "tcp4", "127.0.0.1:0")
 	goDefault := "ka=1 idle=15 intvl=15 cnt=9 ut=0"
-	if got := fields(c.probe(t, false, probeGoBin, "client", addr, "go-keepalive")); got != goDefault {
+	if got := fields(c.probe(t, false, probeGoBin, "dial", addr, "-go")); got != goDefault {
 		t.Fatalf("control: Go's own keepalive is %s, want %s: the case proves nothing", got, goDefault)
 	}
 	c.attach(t, attachedSettings...)
 	// Go sets its keepalive after connect returns, over the program's;
 	// TCP_USER_TIMEOUT, which Go never sets, stays the operator's.
 	goWins := "ka=1 idle=15 intvl=15 cnt=9 ut=5000"
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr, "go-keepalive")); got != goWins {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr, "-go")); got != goWins {
 		t.Errorf("without --force: %s, want Go's own keepalive %s", got, goWins)
 	}
 	c.attach(t, append([]string{"--force"}, attachedSettings...)...)
 	if n := c.programs(t, ebpf.AttachCGroupSetsockopt); n != 1 {
 		t.Errorf("--force: %d setsockopt programs on the cgroup, want 1", n)
 	}
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr, "go-keepalive")); got != wantAttached {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr, "-go")); got != wantAttached {
 		t.Errorf("with --force: %s, want the operator's %s", got, wantAttached)
 	}
-	if got := fields(c.probe(t, false, probeGoBin, "client", addr, "go-keepalive")); got != goDefault {
+	if got := fields(c.probe(t, false, probeGoBin, "dial", addr, "-go")); got != goDefault {
 		t.Errorf("--force, outside the cgroup: %s, want Go's own %s", got, goDefault)
 	}
 	if st := c.status(t); st["FORCE"] != "yes" || st["REWRITTEN"] == "0" {
@@ -183,7 +183,7 @@ func TestCgroupGoOwnKeepalive(t *testing.T) {
 	if n := c.programs(t, ebpf.AttachCGroupSetsockopt); n != 0 {
 		t.Errorf("attach without --force after --force: %d setsockopt programs, want 0", n)
 	}
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr, "go-keepalive")); got != goWins {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr, "-go")); got != goWins {
 		t.Errorf("without --force again: %s, want Go's own keepalive %s", got, goWins)
 	}
 }
@@ -199,7 +199,7 @@ func TestCgroupReattachDetach(t *testing.T) {
 	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
 		t.Errorf("after two attaches: %d sock_ops programs on the cgroup, want 1", n)
 	}
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 		t.Errorf("after re-attach: %s, want %s", got, wantAttached)
 	}
 	c.detach(t, c, addr)

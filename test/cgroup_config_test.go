@@ -63,7 +63,7 @@ func TestCgroupLoad(t *testing.T) {
 	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
 		t.Fatalf("load attached %d programs, want none", n)
 	}
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 		t.Fatalf("control, loaded but not attached: %s, want ka=0", fields(got))
 	}
 	prog, err := ebpf.LoadPinnedProgram(pin, nil)
@@ -75,14 +75,14 @@ func TestCgroupLoad(t *testing.T) {
 	if err := ebpflink.RawAttachProgram(ebpflink.RawAttachProgramOptions{Target: c.fd, Program: prog, Attach: ebpf.AttachCGroupSockOps, Flags: allowMulti}); err != nil {
 		t.Fatal(err)
 	}
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 		t.Errorf("pinned program attached as systemd does: %s, want %s", got, wantAttached)
 	}
 	// A second load changes the settings of the attached program.
 	if r := c.ka(t, "load", "--idle", "22", "legacy"); r.status != 0 {
 		t.Fatalf("load again: %s", r)
 	}
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "22" || got["intvl"] != "75" {
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "22" || got["intvl"] != "75" {
 		t.Errorf("after a second load: %s, want idle=22 and the kernel's intvl=75", fields(got))
 	}
 	if err := ebpflink.RawDetachProgram(ebpflink.RawDetachProgramOptions{Target: c.fd, Program: prog, Attach: ebpf.AttachCGroupSockOps}); err != nil {
@@ -175,7 +175,7 @@ func TestCgroupConfigFile(t *testing.T) {
 		return p
 	}
 	good := conf("good.conf", "# the host's policy\nKEEPIDLE=11\nKEEPINTVL=4s\nKEEPCNT=3\nKEEPUSERTIMEOUT=5\nKEEPALIVE_EXCLUDE=java\n")
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 		t.Fatalf("control, before attach: %s, want ka=0", fields(got))
 	}
 	r := c.ka(t, "attach", "--config", good, c.dir)
@@ -183,13 +183,13 @@ func TestCgroupConfigFile(t *testing.T) {
 		!strings.Contains(r.stderr, "keepalive: note: "+good+":6: KEEPALIVE_EXCLUDE is the library's") {
 		t.Fatalf("attach --config: %s", r)
 	}
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 		t.Errorf("after attach --config: %s, want %s", got, wantAttached)
 	}
 	if r := c.ka(t, "attach", "--config", good, "--idle", "22", c.dir); r.status != 0 {
 		t.Fatalf("attach --config --idle: %s", r)
 	}
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "22" || got["intvl"] != "4" || got["ut"] != "5000" {
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "22" || got["intvl"] != "4" || got["ut"] != "5000" {
 		t.Errorf("an option over the file: %s, want idle=22 from the option, intvl=4 and ut=5000 from the file", fields(got))
 	}
 	forced := conf("force.conf", "KEEPALIVE=force\nKEEPIDLE=11\n")
@@ -199,7 +199,7 @@ func TestCgroupConfigFile(t *testing.T) {
 	if n := c.programs(t, ebpf.AttachCGroupSetsockopt); n != 1 {
 		t.Errorf("KEEPALIVE=force in the file: %d setsockopt programs, want 1 (as --force)", n)
 	}
-	if got := c.probe(t, true, probeGoBin, "client", addr, "go-keepalive"); got["idle"] != "11" {
+	if got := c.probe(t, true, probeGoBin, "dial", addr, "-go"); got["idle"] != "11" {
 		t.Errorf("KEEPALIVE=force: Go's own keepalive got %s, want the file's idle=11", fields(got))
 	}
 	if r := c.ka(t, "attach", "--config", good, c.dir); r.status != 0 {
@@ -218,7 +218,7 @@ func TestCgroupConfigFile(t *testing.T) {
 				!strings.HasSuffix(r.stderr, "keepalive: nothing was attached: the cgroup mode applies a configuration file whole or not at all\n") {
 				t.Errorf("want status 2, %q and nothing attached:\n%s", tc.want, r)
 			}
-			if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+			if got := fields(c.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 				t.Errorf("after the refusal: %s, want the earlier %s", got, wantAttached)
 			}
 		})
@@ -249,7 +249,7 @@ func TestCgroupConfigFile(t *testing.T) {
 		if r := ka("attach", c.dir); r.status != 0 || !strings.Contains(r.stdout, "settings from /etc/keepalive.conf") {
 			t.Fatalf("attach with no option: %s", r)
 		}
-		if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "33" || got["intvl"] != "75" {
+		if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "33" || got["intvl"] != "75" {
 			t.Errorf("attach with no option: %s, want /etc/keepalive.conf's idle=33 and the kernel's intvl=75", fields(got))
 		}
 		// Any option: the file is not read (the shipped drop-in's lines
@@ -257,7 +257,7 @@ func TestCgroupConfigFile(t *testing.T) {
 		if r := ka("attach", "--count", "4", c.dir); r.status != 0 || strings.Contains(r.stdout, "settings from") {
 			t.Fatalf("attach --count: %s", r)
 		}
-		if got := c.probe(t, true, probeGoBin, "client", addr); got["idle"] != "7200" || got["cnt"] != "4" {
+		if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "7200" || got["cnt"] != "4" {
 			t.Errorf("attach --count: %s, want the kernel's idle=7200 and cnt=4", fields(got))
 		}
 	})

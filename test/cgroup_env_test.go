@@ -26,6 +26,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	ebpflink "github.com/cilium/ebpf/link"
+	"github.com/libkeepalive/libkeepalive/test/internal/probebuild"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,11 +52,7 @@ func buildProbes(t *testing.T) {
 			return
 		}
 		probeGoBin = filepath.Join(dir, "probe-go")
-		cmd := exec.Command("go", "build", "-o", probeGoBin, "./go/cgprobe")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			probeGoErr = fmt.Errorf("building the static Go probe: %v\n%s", err, out)
-		}
+		probeGoErr = probebuild.Static(probeGoBin, "")
 		probeCBin = filepath.Join(dir, "probe-c")
 		if out, err := exec.Command("gcc", "-static", "-O1", "-Wall", "-o", probeCBin, "c/cgprobe.c").CombinedOutput(); err != nil {
 			probeCErr = fmt.Errorf("gcc -static: %v\n%s", err, out)
@@ -310,7 +307,7 @@ func (c *cgEnv) detach(t *testing.T, client *cgEnv, addr string) {
 	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 0 {
 		t.Errorf("after detach: %d sock_ops programs, want 0", n)
 	}
-	if got := client.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+	if got := client.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 		t.Errorf("after detach, in %s: %s, want ka=0", client.dir, fields(got))
 	}
 	if ents, _ := os.ReadDir(filepath.Join(c.bpffs, "keepalive", "attached")); len(ents) != 0 {

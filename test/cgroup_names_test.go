@@ -45,7 +45,7 @@ func TestCgroupRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.fd = fd
-	if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 		t.Fatalf("control, the new cgroup before attach: %s, want ka=0", fields(got))
 	}
 	c.attach(t, attachedSettings...)
@@ -55,7 +55,7 @@ func TestCgroupRecreated(t *testing.T) {
 	if n := c.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
 		t.Errorf("%d sock_ops programs on the new cgroup, want 1", n)
 	}
-	if got := fields(c.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+	if got := fields(c.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 		t.Errorf("new cgroup after attach: %s, want %s", got, wantAttached)
 	}
 }
@@ -101,7 +101,7 @@ func TestCgroupUnitName(t *testing.T) {
 		t.Run(u, func(t *testing.T) {
 			dir, fd := c.sub(t, units[u])
 			in := c.in(dir, fd)
-			if got := in.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+			if got := in.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 				t.Fatalf("control, before attach: %s, want ka=0", fields(got))
 			}
 			r := ka("attach", "--idle", "11", u)
@@ -112,7 +112,7 @@ func TestCgroupUnitName(t *testing.T) {
 			if r.status != 0 || !strings.Contains(r.stdout, "attached to "+dir+":") {
 				t.Fatalf("attach %s: want it resolved to %s: %s", u, dir, r)
 			}
-			if got := in.probe(t, true, probeGoBin, "client", addr); got["idle"] != "11" {
+			if got := in.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "11" {
 				t.Errorf("after attach by unit name: %s, want idle=11", fields(got))
 			}
 			if r := ka("status", u); r.status != 0 || !strings.Contains(r.stdout, "\n"+dir+" ") {
@@ -124,13 +124,13 @@ func TestCgroupUnitName(t *testing.T) {
 			if r := ka("attach", "--idle", "12", cgls); r.status != 0 || !strings.Contains(r.stdout, "attached to "+dir+":") {
 				t.Errorf("attach %s: want it resolved to %s: %s", cgls, dir, r)
 			}
-			if got := in.probe(t, true, probeGoBin, "client", addr); got["idle"] != "12" {
+			if got := in.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "12" {
 				t.Errorf("after attach by %s: %s, want idle=12", cgls, fields(got))
 			}
 			if r := ka("detach", u); r.status != 0 {
 				t.Errorf("detach %s: %s", u, r)
 			}
-			if got := in.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+			if got := in.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 				t.Errorf("after detach by unit name: %s, want ka=0", fields(got))
 			}
 		})
@@ -203,16 +203,16 @@ func TestCgroupOperatorNames(t *testing.T) {
 			if tc.client != tc.attach {
 				client = c.in(c.sub(t, tc.client))
 			}
-			if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+			if got := c.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 				t.Fatalf("control, in the unattached parent: %s, want ka=0", fields(got))
 			}
 			if r := a.ka(t, append(append([]string{"attach"}, attachedSettings...), dir)...); r.status != 0 {
 				t.Fatalf("attach %s: %s", dir, r)
 			}
-			if got := fields(client.probe(t, true, probeGoBin, "client", addr)); got != wantAttached {
+			if got := fields(client.probe(t, true, probeGoBin, "dial", addr)); got != wantAttached {
 				t.Errorf("in %s: %s, want %s", tc.client, got, wantAttached)
 			}
-			if got := c.probe(t, true, probeGoBin, "client", addr); got["ka"] != "0" {
+			if got := c.probe(t, true, probeGoBin, "dial", addr); got["ka"] != "0" {
 				t.Errorf("control after attach, in the parent: %s, want ka=0", fields(got))
 			}
 			if st := a.status(t); st["STATE"] != "attached" || st["IDLE"] != "11s" || st["CONFIGURED"] != "1" {
@@ -225,7 +225,7 @@ func TestCgroupOperatorNames(t *testing.T) {
 			if r := a.ka(t, "attach", "--idle", "22", dir); r.status != 0 {
 				t.Fatalf("attach again: %s", r)
 			}
-			if got := client.probe(t, true, probeGoBin, "client", addr); got["idle"] != "22" || got["intvl"] != "75" {
+			if got := client.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "22" || got["intvl"] != "75" {
 				t.Errorf("after attaching again: %s, want idle=22 and the kernel's intvl=75", fields(got))
 			}
 			if n := a.programs(t, ebpf.AttachCGroupSockOps); n != 1 {
@@ -306,7 +306,7 @@ func TestCgroupFailedAttach(t *testing.T) {
 		if r.status.ExitStatus() != 1 || !strings.HasSuffix(r.stderr, want) {
 			t.Errorf("want status 1 and %q:\n%s", want, r)
 		}
-		if got := a.probe(t, true, probeGoBin, "client", addr); got["idle"] != "30" || got["cnt"] != "4" {
+		if got := a.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "30" || got["cnt"] != "4" {
 			t.Errorf("after the failed attach: %s, want the earlier idle=30 cnt=4", fields(got))
 		}
 		if n := a.programs(t, ebpf.AttachCGroupSetsockopt); n != 0 {

@@ -113,7 +113,7 @@ func TestCgroupContainerScope(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.cli, "unshare", "--mount", "--uts", "--propagation", "private",
-					probeGoBin, "client", net.JoinHostPort(serverAddr, wirePort))
+					probeGoBin, "dial", net.JoinHostPort(serverAddr, wirePort))
 				cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: scopeFD}
 				out, err := cmd.CombinedOutput()
 				got := line(string(out), "conn")

@@ -158,9 +158,9 @@ func TestMetrics(t *testing.T) {
 		addr := listener(t, "tcp4", "127.0.0.1:0")
 		c.attach(t, attachedSettings...)
 		for i := 0; i < 3; i++ {
-			c.probe(t, true, probeGoBin, "client", addr)
+			c.probe(t, true, probeGoBin, "dial", addr)
 		}
-		c.probe(t, false, probeGoBin, "client", addr) // the control, outside
+		c.probe(t, false, probeGoBin, "dial", addr) // the control, outside
 		r := run{args: []string{command, "metrics", "--bpffs", c.bpffs}, timeout: 60 * time.Second}.exec(t)
 		mfs := parseMetrics(t, r.stdout)
 		st := c.status(t)

@@ -34,6 +34,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libkeepalive/libkeepalive/test/internal/probebuild"
 )
 
 func TestArm64Guest(t *testing.T) {
@@ -120,10 +122,8 @@ func TestArm64Guest(t *testing.T) {
 			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
 		}
 	}
-	probe := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(bin, "probe"), "./guest/probe")
-	probe.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64", "GOOS=linux")
-	if out, err := probe.CombinedOutput(); err != nil {
-		t.Fatalf("building the static arm64 probe: %v\n%s", err, out)
+	if err := probebuild.Static(filepath.Join(bin, "probe"), "arm64"); err != nil {
+		t.Fatal(err)
 	}
 	// Dynamic C drivers, linked against the cross toolchain's glibc (2.36,
 	// as Debian 12's libc6 in the guest).

@@ -37,6 +37,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libkeepalive/libkeepalive/test/internal/probebuild"
 )
 
 var suites = []string{"bullseye", "bookworm", "trixie"}
@@ -135,10 +137,8 @@ func TestSystems(t *testing.T) {
 	}
 	guests, _ := filepath.Abs(env("KEEPALIVE_GUESTS", "../../build/guests"))
 	probe := filepath.Join(guests, "probe")
-	build := exec.Command("go", "build", "-trimpath", "-o", probe, "./guest/probe")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the static probe: %v\n%s", err, out)
+	if err := probebuild.Static(probe, ""); err != nil {
+		t.Fatal(err)
 	}
 	timeout, err := time.ParseDuration(env("KEEPALIVE_GUEST_TIMEOUT", "8m"))
 	if err != nil {

@@ -1,5 +1,7 @@
-// Command probe is the guests' static Go program (CGO_ENABLED=0, built on
-// the host by test/systems): no preload can reach it, only the cgroup mode.
+// Command probe is the tests' static Go program (CGO_ENABLED=0: raw system
+// calls, which no preload sees), in the cgroup tests here and in the guests
+// (built on the host by test/systems): only the cgroup mode and keepalive
+// apply can reach it.
 //
 //	probe socks PID          each TCP socket of PID, read from the kernel
 //	                         through a pidfd_getfd duplicate, one line each
@@ -11,10 +13,22 @@
 //	probe wait ADDR FILE     dials ADDR (retrying until it answers), blocks
 //	                         in Read, and writes when (Unix seconds) and
 //	                         how it failed to FILE
+//	probe dial ADDR [-go]    dials ADDR once, prints "conn" and the
+//	                         connection's options as the kernel has them,
+//	                         and ends
+//	probe accept ADDR [-go]  listens on ADDR, prints "listening ADDR",
+//	                         accepts one connection and prints its "conn"
+//	probe wire|busy ADDR [-go]  dials ADDR, sends hello and reads its echo,
+//	                         prints "connected" and the options, waits for a
+//	                         line on stdin, then (busy: sends 1000 bytes and)
+//	                         reads, and prints how the read ended: "error
+//	                         ERRNO after SECONDS" or "eof ..."
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,7 +45,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: probe socks PID | client ADDR [-go] | server ADDR | wait ADDR FILE")
+		fmt.Fprintln(os.Stderr, "usage: probe socks PID | client ADDR [-go] | server ADDR | wait ADDR FILE | dial|accept|wire|busy ADDR [-go]")
 		os.Exit(2)
 	}
 	var err error
@@ -48,6 +62,8 @@ func main() {
 			break
 		}
 		err = wait(os.Args[2], os.Args[3])
+	case "dial", "accept", "wire", "busy":
+		err = once(os.Args[1], os.Args[2], len(os.Args) > 3 && os.Args[3] == "-go")
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -200,4 +216,74 @@ func wait(addr, file string) error {
 	_, err := c.Read(make([]byte, 1))
 	now := float64(time.Now().UnixNano()) / 1e9
 	return os.WriteFile(file, []byte(fmt.Sprintf("failed=%.3f err=%v\n", now, err)), 0o644)
+}
+
+// opts is a connection's options as the kernel has them.
+func opts(c net.Conn) string {
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err.Error()
+	}
+	var out string
+	raw.Control(func(fd uintptr) {
+		g := func(level, name int) int {
+			v, err := unix.GetsockoptInt(int(fd), level, name)
+			if err != nil {
+				return -1
+			}
+			return v
+		}
+		out = fmt.Sprintf("ka=%d idle=%d intvl=%d cnt=%d ut=%d", g(unix.SOL_SOCKET, unix.SO_KEEPALIVE),
+			g(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE), g(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL),
+			g(unix.IPPROTO_TCP, unix.TCP_KEEPCNT), g(unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT))
+	})
+	return out
+}
+
+// once is the host tests' modes: one connection, its options printed.
+func once(mode, addr string, goKeepalive bool) error {
+	ka := time.Duration(-1) // Go turns nothing on
+	if goKeepalive {
+		ka = 0 // Go's own default: 15 s idle and interval, 9 probes
+	}
+	if mode == "accept" {
+		l, err := (&net.ListenConfig{KeepAlive: ka}).Listen(context.Background(), "tcp", addr)
+		if err != nil {
+			return err
+		}
+		fmt.Println("listening", l.Addr())
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		fmt.Println("conn", opts(c))
+		return nil
+	}
+	c, err := (&net.Dialer{KeepAlive: ka}).Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if mode == "dial" {
+		fmt.Println("conn", opts(c))
+		return nil
+	}
+	c.Write([]byte("hello\n"))
+	buf := make([]byte, 100)
+	if _, err := c.Read(buf[:6]); err != nil {
+		return fmt.Errorf("echo: %w", err)
+	}
+	fmt.Println("connected", opts(c))
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	t0 := time.Now()
+	if mode == "busy" {
+		c.Write(make([]byte, 1000))
+	}
+	_, err = c.Read(buf)
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		fmt.Printf("error %d after %.2f\n", errno, time.Since(t0).Seconds())
+	} else {
+		fmt.Printf("eof %v after %.2f\n", strings.ReplaceAll(fmt.Sprint(err), " ", "_"), time.Since(t0).Seconds())
+	}
+	return nil
 }
