@@ -372,6 +372,42 @@ func TestApplyRefused(t *testing.T) {
 	}
 }
 
+// pidfd_getfd refused by a seccomp sandbox around the command (as a
+// container runtime's profile or systemd's SystemCallFilter= would): with
+// ENOSYS, the words for a kernel without it; with EPERM as root, the words
+// for a sandbox or security module. Either way exit 1, the connection
+// unchanged; the control, the same apply outside the sandbox, changes it.
+func TestApplyPidfdGetfdRefused(t *testing.T) {
+	py := python(t)
+	p := startPythonPair(t, py, 1)
+	pid := strconv.Itoa(p.server.cmd.Process.Pid)
+	const pidfdGetfd = "438" // the same number in every Linux system call table since 5.6
+	for _, tc := range []struct {
+		errno string
+		want  string
+	}{
+		{"38", "has no pidfd_getfd, which came in Linux 5.6 (or a seccomp filter hides it)"}, // ENOSYS
+		{"1", "a security module (SELinux, AppArmor) or a seccomp filter"},                  // EPERM
+	} {
+		t.Run("errno-"+tc.errno, func(t *testing.T) {
+			if tc.errno == "1" && os.Geteuid() != 0 {
+				t.Skip("SKIPPED LOUDLY: the words for EPERM under a sandbox are root's (a user gets the ptrace rules'); run as root")
+			}
+			r := run{args: []string{"deny", tc.errno, pidfdGetfd, command, "apply", "--idle", "60", pid}}.exec(t)
+			if r.status.ExitStatus() != 1 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "keepalive cgroup attach") {
+				t.Errorf("pidfd_getfd failing with errno %s: want exit 1 and %q, pointing at the cgroup mode; got %s", tc.errno, tc.want, r)
+			}
+			if _, s := p.check(t, "check"); !strings.HasPrefix(s[0], "ka=0 ") {
+				t.Errorf("errno %s: the connection changed: %v", tc.errno, s)
+			}
+		})
+	}
+	r := run{args: []string{command, "apply", "--idle", "60", pid}}.exec(t)
+	if _, s := p.check(t, "check"); r.status != 0 || !strings.HasPrefix(s[0], "ka=1 idle=60 ") {
+		t.Errorf("control, no sandbox: %v\n%s", s, r)
+	}
+}
+
 // A cgroup's processes (a unit's, as systemd makes them): apply CGROUP
 // reaches each; --attach also gives the cgroup's new connections the
 // settings, which a plain apply says it does not.
