@@ -387,7 +387,7 @@ func TestApplyPidfdGetfdRefused(t *testing.T) {
 		want  string
 	}{
 		{"38", "has no pidfd_getfd, which came in Linux 5.6 (or a seccomp filter hides it)"}, // ENOSYS
-		{"1", "a security module (SELinux, AppArmor) or a seccomp filter"},                  // EPERM
+		{"1", "a security module (SELinux, AppArmor) or a seccomp filter"},                   // EPERM
 	} {
 		t.Run("errno-"+tc.errno, func(t *testing.T) {
 			if tc.errno == "1" && os.Geteuid() != 0 {
