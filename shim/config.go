@@ -41,6 +41,7 @@ type Problem struct {
 	Line  int    // the file's line; 0 for the whole file
 	Value string // the value refused, when Var >= 0
 	Err   error
+	Dest  bool // the value is a rule's (to NETWORK ...): the rule is ignored
 }
 
 // Message is the line printed for the problem: for a value, the variable,
@@ -60,6 +61,12 @@ func (p Problem) Message() string {
 		where += ": "
 	}
 	r := Rules[p.Var]
+	if p.Dest {
+		r.Instead = MsgDestInstead
+		if p.Var == VarKeepalive {
+			r.Want = MsgDestSwitch
+		}
+	}
 	return Prefix + where + r.Var + "=" + showValue(p.Value) + " is " + p.Err.Error() + ": want " + r.Want + "; " + r.Instead
 }
 

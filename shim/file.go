@@ -29,6 +29,7 @@ type File struct {
 	Path     string
 	Values   map[string]string // variable -> text, as the environment would hold it
 	Exclude  []string
+	Dests    []Dest // the rules by destination that were read, in order
 	Problems []Problem
 	line     map[string]int // variable -> line the value came from
 }
@@ -50,6 +51,19 @@ func ParseFile(path string, content []byte) File {
 	for i, raw := range strings.Split(string(content), "\n") {
 		l := strings.Trim(strings.TrimSuffix(raw, "\r"), " \t")
 		if l == "" || l[0] == '#' {
+			continue
+		}
+		if isDestLine(l) {
+			d, p := parseDest(l, i+1)
+			if p == nil && len(f.Dests) == DestMax {
+				p = &Problem{Var: -1, Line: i + 1, Err: fmt.Errorf(MsgDestTooMany, DestMax)}
+			}
+			if p != nil {
+				p.Path = path
+				f.Problems = append(f.Problems, *p)
+				continue
+			}
+			f.Dests = append(f.Dests, d)
 			continue
 		}
 		k, v, ok := strings.Cut(l, "=")

@@ -41,7 +41,7 @@ func (r reason) Error() string { return Reasons[r] }
 // named through a root process that kept the user's environment).
 const (
 	Prefix         = "libkeepalive: "
-	MsgNotSetting  = "is not a setting: want KEY=VALUE with KEY one of %s; line ignored"
+	MsgNotSetting  = "is not a setting: want KEY=VALUE with KEY one of %s, or a rule (to NETWORK [port PORT] KEY=VALUE...); line ignored"
 	MsgAgain       = "sets %s again; the earlier line %d is ignored"
 	MsgTooLong     = "is longer than %d bytes; the whole file is ignored"
 	MsgNUL         = "holds a NUL byte; the whole file is ignored"
