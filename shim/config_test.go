@@ -291,6 +291,24 @@ func goMerged(file []byte, env []string, name string) cparsetest.Merged {
 	// Go leaves an unaccepted value unset; C says invalid. Both keep the
 	// kernel's value: compare that.
 	m.Report, m.Excluded = len(probs) > 0, f.Excluded(name)
+	var dests strings.Builder
+	for _, d := range f.Dests {
+		network := "any"
+		if !d.Any {
+			network = d.Net.String()
+		}
+		var states []cparsetest.State
+		var values []int64
+		for _, s := range d.Config.Settings() {
+			st := cparsetest.Unset
+			if s.Set {
+				st = cparsetest.OK
+			}
+			states, values = append(states, st), append(values, s.Value)
+		}
+		dests.WriteString(cparsetest.DestLine(d.Line, network, uint(d.PortLo), uint(d.PortHi), states, values))
+	}
+	m.Dests = dests.String()
 	return m
 }
 
@@ -324,6 +342,8 @@ var fileCases = []struct {
 	{"nul", "KEEPIDLE=6\x000\n", nil},
 	{"too long", "#" + strings.Repeat("x", shim.FileMax) + "\n", nil},
 	{"empty value", "KEEPIDLE=\n", nil},
+	{"rules", "KEEPIDLE=600\nto 10.20.0.0/16 port 5432 KEEPIDLE=60 KEEPCNT=3\nto 2001:db8::/32 port 8000-8999 KEEPALIVE=off\nto any port 22 KEEPIDLE=30\nto ::ffff:10.0.0.0/104 KEEPIDLE=5\n", nil},
+	{"bad rules", "to\nto KEEPIDLE=5\nto 10.0.0.0/33 KEEPIDLE=5\nto 10.20.1.0/16 KEEPIDLE=5\nto 10.0.0.0/8 port\nto 10.0.0.0/8 port 0-3 KEEPIDLE=1\nto 10.0.0.0/8\nto any x=1\nto any KEEPIDLE=1 KEEPIDLE=2\nto any KEEPCNT=x KEEPIDLE=y\nto any KEEPALIVE=force\nto fe80::1%eth0 KEEPIDLE=5\ntoo=1\nto=1\n", nil},
 }
 
 func TestFile(t *testing.T) {
@@ -355,7 +375,7 @@ func TestFileMessages(t *testing.T) {
 	}
 	want := []string{
 		`libkeepalive: /etc/keepalive.conf:1: KEEPIDLE="abc" is not a number or a duration: want whole seconds from 1 to 32767, as a number (600) or a duration (10m); keeping the kernel's TCP_KEEPIDLE`,
-		`libkeepalive: /etc/keepalive.conf:2 is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE; line ignored`,
+		`libkeepalive: /etc/keepalive.conf:2 is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE, or a rule (to NETWORK [port PORT] KEY=VALUE...); line ignored`,
 		`libkeepalive: /etc/keepalive.conf:4 sets KEEPCNT again; the earlier line 3 is ignored`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/libkeepalive/libkeepalive/shim"
+	"github.com/libkeepalive/libkeepalive/shim/cparse/cparsetest"
 )
 
 // Each rule line: read as the rule it is, or refused with the words that
@@ -119,5 +120,42 @@ func TestDestTooMany(t *testing.T) {
 	f := shim.ParseFile("k.conf", []byte(b.String()))
 	if len(f.Dests) != shim.DestMax || len(f.Problems) != 1 || !strings.Contains(f.Problems[0].Message(), "one rule too many") {
 		t.Errorf("%d rules, problems %q", len(f.Dests), lines(f.Problems))
+	}
+}
+
+// The two readers take the same networks: Go's netip and C's inet_pton
+// differ at the edges, which the Go reader narrows to C's.
+func TestDestAddressesAgree(t *testing.T) {
+	nets := []string{"1.2.3.4", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "0x1.2.3.4", "1.2.3.4/0", "1.2.3.4/032",
+		"1.2.3.4/0032", "1.2.3.4/", "1.2.3.4/+8", "::", "::/0", "::1", "1::2:3:4:5:6:7", "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7",
+		"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:1.2.3.4", "::1.2.3.4", "::ffff:1.2.3.4", "::ffff:1.2.3.0/120",
+		"::ffff:0.0.0.0/95", "::FFFF:1.2.3.4", "fe80::1%eth0", "12345::", "1:::2", ":1::", "1::2::3", "[::1]", "::ffff:01.2.3.4",
+		"0:0:0:0:0:ffff:1.2.3.4", "2001:DB8::/32", "2001:db8::/129", "1.2.3.4/33", " 1.2.3.4"}
+	for _, n := range nets {
+		file := []byte("to " + n + " KEEPIDLE=5\n")
+		g, c := goMerged(file, nil, "x"), cMerged(file, nil, "x")
+		if g != c {
+			t.Errorf("%q: Go %q, C %q", n, g.Dests, c.Dests)
+		}
+		gl, cl := goReport("k.conf", file, nil), cparsetest.Report(&cparsetest.Source{Path: "k.conf", Text: file}, nil)
+		if strings.Join(gl, "\n") != strings.Join(cl, "\n") {
+			t.Errorf("%q: Go %q, C %q", n, gl, cl)
+		}
+	}
+}
+
+// Both readers pick the same rule for each connection.
+func TestDestMatchAgrees(t *testing.T) {
+	file := []byte("to 10.20.0.0/16 port 5432 KEEPIDLE=60\nto 10.0.0.0/8 KEEPIDLE=300\nto 10.20.30.0/24 KEEPIDLE=1\n" +
+		"to 2001:db8::/33 port 8000-8999 KEEPALIVE=off\nto 2001:db8:8000::/33 KEEPIDLE=7\nto any port 22 KEEPIDLE=30\nto 0.0.0.0/0 KEEPCNT=1\n")
+	f := shim.ParseFile("k.conf", file)
+	for _, a := range []string{"10.20.30.40", "10.20.0.1", "10.1.2.3", "11.0.0.1", "::ffff:10.20.30.40", "2001:db8::1",
+		"2001:db8:7fff::1", "2001:db8:8000::1", "2001:db9::1", "::1", "0.0.0.0", "255.255.255.255"} {
+		for _, port := range []uint16{1, 22, 5432, 8000, 8999, 9000, 65535} {
+			addr := netip.MustParseAddr(a)
+			if g, c := f.Match(addr, port), cparsetest.Match(file, addr, port); g != c {
+				t.Errorf("%s port %d: Go rule %d, C rule %d", a, port, g, c)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dest.h"
 #include "file.h"
 
 int ka_file_read(const char *path, char *text, size_t cap, size_t *n, unsigned *kind)
@@ -51,6 +52,7 @@ const char *ka_file_line(const char *p, const char *end, struct ka_file_line *l)
 		s++;
 	while (e > s && blank(e[-1]))
 		e--;
+	l->text = s, l->len = (size_t)(e - s);
 	l->empty = s == e || *s == '#';
 	const char *eq = l->empty ? NULL : memchr(s, '=', (size_t)(e - s));
 	l->has_eq = eq != NULL;
@@ -84,6 +86,7 @@ void ka_file_parse(struct ka_file *f, const char *text, size_t n)
 		f->value[i] = NULL;
 	f->exclude = NULL;
 	f->problems = 0;
+	f->ndest = 0;
 	f->buf[0] = 0;
 	if (n > KA_FILE_MAX || memchr(text, 0, n) != NULL) {
 		f->problems = 1; /* refused whole */
@@ -97,6 +100,15 @@ void ka_file_parse(struct ka_file *f, const char *text, size_t n)
 		p = ka_file_line(p, end, &l);
 		if (l.empty)
 			continue;
+		if (ka_is_dest(l.text, l.len)) {
+			struct ka_dest d;
+			struct ka_dest_error e;
+			if (ka_dest_parse(l.text, l.len, &d, &e) && f->ndest < KA_DEST_MAX)
+				f->ndest++;
+			else
+				f->problems++;
+			continue;
+		}
 		int key = ka_file_key(&l);
 		if (key < 0) {
 			f->problems++;
@@ -147,4 +159,23 @@ int ka_excluded(const char *list, const char *name)
 			return 1;
 	}
 	return 0;
+}
+
+int ka_file_dests(const char *text, size_t n, struct ka_dest *out, int max)
+{
+	if (n > KA_FILE_MAX || memchr(text, 0, n) != NULL)
+		return 0;
+	const char *end = text + n;
+	struct ka_file_line l;
+	int count = 0, no = 0;
+	for (const char *p = text; p <= end && count < max;) {
+		p = ka_file_line(p, end, &l);
+		no++;
+		struct ka_dest_error e;
+		if (!l.empty && ka_is_dest(l.text, l.len) && ka_dest_parse(l.text, l.len, &out[count], &e)) {
+			out[count].line = no;
+			count++;
+		}
+	}
+	return count;
 }

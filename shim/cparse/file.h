@@ -14,6 +14,7 @@ struct ka_file {
 	const char *value[KA_NUM_VARS]; /* the last line's value, NULL if none */
 	const char *exclude;            /* KEEPALIVE_EXCLUDE, NULL if none */
 	int problems;                   /* lines or values the user must hear about */
+	int ndest;                      /* rules by destination read (dest.h) */
 };
 
 /* One line of a configuration file, as shim.ParseFile sees it: trimmed of
@@ -22,6 +23,8 @@ struct ka_file {
 struct ka_file_line {
 	const char *key, *value; /* not terminated */
 	size_t klen, vlen;
+	const char *text; /* the whole trimmed line, not terminated */
+	size_t len;
 	int has_eq, empty; /* empty: blank or a comment */
 };
 
@@ -48,6 +51,12 @@ KA_HIDDEN int ka_config_merge(struct ka_config *c, const struct ka_file *f, cons
  * reading it; *kind is the S_IFMT of a path that is not a regular file,
  * else 0. One open, one read loop: the file is read once per process. */
 KA_HIDDEN int ka_file_read(const char *path, char *text, size_t cap, size_t *n, unsigned *kind);
+
+/* ka_file_dests reads the rules by destination of n bytes of text into
+ * out, at most max (KA_DEST_MAX), in order; the bad ones are left out, as
+ * ka_file_parse counts them. Returns how many. */
+struct ka_dest;
+KA_HIDDEN int ka_file_dests(const char *text, size_t n, struct ka_dest *out, int max);
 
 /* ka_excluded: is name one of the words of the exclude list? */
 KA_HIDDEN int ka_excluded(const char *list, const char *name);

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dest.h"
 #include "file.h"
 #include "line.h"
 #include "report.h"
@@ -26,14 +27,15 @@ static void put_quoted(struct ka_line *m, const char *s, size_t k)
 	ka_put(m, "\"");
 }
 
-/* put_value is shim.showValue. */
-static void put_value(struct ka_line *m, const char *v)
+/* put_value_n is shim.showValue of v[:k]. */
+static void put_value_n(struct ka_line *m, const char *v, size_t k)
 {
-	size_t k = strlen(v);
 	put_quoted(m, v, k > KA_MAX_SHOWN ? KA_MAX_SHOWN : k);
 	if (k > KA_MAX_SHOWN)
 		ka_put(m, "...");
 }
+
+static void put_value(struct ka_line *m, const char *v) { put_value_n(m, v, strlen(v)); }
 
 /* put_path is shim.ShowPath. */
 static void put_path(struct ka_line *m, const char *p)
@@ -71,18 +73,62 @@ static void start(struct ka_line *m, char *buf, const struct ka_source *src, int
 	}
 }
 
-static void value_msg(struct ka_line *m, int var, const char *v, int why)
+/* value_msg words a refused value; in a rule (dest), the rule is what is
+ * ignored, and KEEPALIVE takes on and off only. */
+static void value_msg(struct ka_line *m, int var, const char *v, size_t k, int why, int dest)
 {
 	const struct ka_rule *r = &ka_rules[var];
 	ka_put(m, r->var);
 	ka_put(m, "=");
-	put_value(m, v);
+	put_value_n(m, v, k);
 	ka_put(m, " is ");
 	ka_put(m, ka_reasons[why]);
 	ka_put(m, ": want ");
-	ka_put(m, r->want);
+	ka_put(m, dest && var == KA_VAR_KEEPALIVE ? KA_MSG_DEST_SWITCH : r->want);
 	ka_put(m, "; ");
-	ka_put(m, r->instead);
+	ka_put(m, dest ? KA_MSG_DEST_INSTEAD : r->instead);
+}
+
+/* dest_msg words why a rule line is ignored, as shim.parseDest does. */
+static void dest_msg(struct ka_line *m, const struct ka_dest_error *e)
+{
+	switch (e->why) {
+	case KA_DEST_NO_NET:
+		ka_put(m, " " KA_MSG_DEST_NO_NET);
+		break;
+	case KA_DEST_NO_VALUES:
+		ka_put(m, " " KA_MSG_DEST_NO_VALUES);
+		break;
+	case KA_DEST_BAD_NET:
+		ka_put(m, " " KA_MSG_DEST_BAD_NET_0);
+		put_value_n(m, e->tok, e->tlen);
+		ka_put(m, KA_MSG_DEST_BAD_NET_1);
+		break;
+	case KA_DEST_HOST_BITS:
+		ka_put(m, " " KA_MSG_DEST_HOST_BITS_0);
+		put_value_n(m, e->tok, e->tlen);
+		ka_put(m, KA_MSG_DEST_HOST_BITS_1);
+		break;
+	case KA_DEST_BAD_PORT:
+		ka_put(m, " " KA_MSG_DEST_BAD_PORT_0);
+		put_value_n(m, e->tok, e->tlen);
+		ka_put(m, KA_MSG_DEST_BAD_PORT_1);
+		break;
+	case KA_DEST_BAD_WORD:
+		ka_put(m, " " KA_MSG_DEST_BAD_WORD_0);
+		put_value_n(m, e->tok, e->tlen);
+		ka_put(m, KA_MSG_DEST_BAD_WORD_1);
+		break;
+	case KA_DEST_TWICE:
+		ka_put(m, " " KA_MSG_DEST_TWICE_0);
+		ka_put(m, ka_rules[e->var].var);
+		ka_put(m, KA_MSG_DEST_TWICE_1);
+		break;
+	case KA_DEST_BAD_VALUE:
+		ka_put(m, ": ");
+		value_msg(m, e->var, e->tok, e->tlen, e->vwhy, 1);
+		break;
+	}
 }
 
 static const char *errno_words(int e, char *num, size_t cap)
@@ -120,7 +166,7 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 	const char *text = src->text ? src->text : "", *end = text + (src->text ? src->n : 0);
 	int last[KA_NUM_VARS + 1] = {0}, prev[KA_NUM_VARS + 1] = {0};
 	struct ka_file_line l;
-	int count = 0, no = 0;
+	int count = 0, no = 0, ndest = 0;
 	/* Pass 1: the line each key's value comes from (the last one). */
 	for (const char *p = text; p <= end; no++) {
 		p = ka_file_line(p, end, &l);
@@ -135,6 +181,24 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 		p = ka_file_line(p, end, &l);
 		if (l.empty)
 			continue;
+		if (ka_is_dest(l.text, l.len)) {
+			struct ka_dest d;
+			struct ka_dest_error e;
+			int ok = ka_dest_parse(l.text, l.len, &d, &e);
+			if (ok && ++ndest <= KA_DEST_MAX)
+				continue;
+			start(&m, buf, src, no + 1);
+			if (ok) {
+				ka_put(&m, " " KA_MSG_DEST_TOO_MANY_0);
+				ka_put_num(&m, KA_DEST_MAX);
+				ka_put(&m, KA_MSG_DEST_TOO_MANY_1);
+			} else {
+				dest_msg(&m, &e);
+			}
+			emit(ctx, buf);
+			count++;
+			continue;
+		}
 		int slot = ka_file_key(&l);
 		if (slot < 0) {
 			start(&m, buf, src, no + 1);
@@ -165,7 +229,7 @@ static int report_lines(const struct ka_source *src, ka_emit_fn emit, void *ctx)
 			continue;
 		start(&m, buf, src, no + 1);
 		ka_put(&m, ": ");
-		value_msg(&m, slot, v, why);
+		value_msg(&m, slot, v, l.vlen, why, 0);
 		emit(ctx, buf);
 		count++;
 	}
@@ -214,7 +278,7 @@ int ka_report(const struct ka_source *src, const char *(*env)(const char *name),
 		if (v == NULL || *v == 0 || ka_parse_why(i, v, &val, &why) != KA_INVALID)
 			continue;
 		start(&m, buf, NULL, 0);
-		value_msg(&m, i, v, why);
+		value_msg(&m, i, v, strlen(v), why, 0);
 		emit(ctx, buf);
 		count++;
 	}

@@ -77,7 +77,7 @@ static const char *const ka_reasons[5] = {
 #define KA_PREFIX "libkeepalive: "
 #define KA_MAX_SHOWN 64
 #define KA_MAX_PATH 256
-#define KA_MSG_NOT_SETTING "is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE; line ignored"
+#define KA_MSG_NOT_SETTING "is not a setting: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT, KEEPALIVE_DEBUG, KEEPALIVE_EXCLUDE, or a rule (to NETWORK [port PORT] KEY=VALUE...); line ignored"
 #define KA_MSG_TOO_LONG "is longer than 4095 bytes; the whole file is ignored"
 #define KA_MSG_NUL "holds a NUL byte; the whole file is ignored"
 #define KA_MSG_MISSING "does not exist; only the environment's settings apply"
@@ -88,6 +88,29 @@ static const char *const ka_reasons[5] = {
 #define KA_MSG_NOT_REGULAR_1 ", not a regular file; the whole file is ignored"
 #define KA_MSG_CANNOT_READ_0 "cannot be read ("
 #define KA_MSG_CANNOT_READ_1 "); the whole file is ignored"
+
+/* Rules by destination (shim/dest.go). */
+#define KA_DEST_KEYWORD "to"
+#define KA_DEST_MAX 64
+#define KA_NUM_DEST_VARS 5
+#define KA_DEST_VARS {KA_VAR_KEEPALIVE, KA_VAR_KEEPIDLE, KA_VAR_KEEPINTVL, KA_VAR_KEEPCNT, KA_VAR_KEEPUSERTIMEOUT}
+#define KA_MSG_DEST_NO_NET "is a rule without a network: want to NETWORK [port PORT[-PORT]] KEY=VALUE...; rule ignored"
+#define KA_MSG_DEST_NO_VALUES "is a rule without settings: want to NETWORK [port PORT[-PORT]] KEY=VALUE...; rule ignored"
+#define KA_MSG_DEST_INSTEAD "rule ignored"
+#define KA_MSG_DEST_SWITCH "on or off (on/off, yes/no, true/false, 1/0, any case)"
+#define KA_MSG_DEST_BAD_NET_0 "NETWORK "
+#define KA_MSG_DEST_BAD_NET_1 " is not a network: want any, an IPv4 or IPv6 address, or one with a prefix length (10.0.0.0/8, 2001:db8::/32); rule ignored"
+#define KA_MSG_DEST_HOST_BITS_0 "NETWORK "
+#define KA_MSG_DEST_HOST_BITS_1 " has bits set past its prefix length: want the network's first address; rule ignored"
+#define KA_MSG_DEST_BAD_PORT_0 "port "
+#define KA_MSG_DEST_BAD_PORT_1 " is not a port: want a port from 1 to 65535, or a range of them (8000-8999); rule ignored"
+#define KA_MSG_DEST_BAD_WORD_0 ""
+#define KA_MSG_DEST_BAD_WORD_1 " is not a setting of a rule: want KEY=VALUE with KEY one of KEEPALIVE, KEEPIDLE, KEEPINTVL, KEEPCNT, KEEPUSERTIMEOUT; rule ignored"
+#define KA_MSG_DEST_TWICE_0 "sets "
+#define KA_MSG_DEST_TWICE_1 " twice in one rule; rule ignored"
+#define KA_MSG_DEST_TOO_MANY_0 "is one rule too many: at most "
+#define KA_MSG_DEST_TOO_MANY_1 " rules are read; rule ignored"
+
 #define KA_MSG_SECURE_DEBUG "libkeepalive: KEEPALIVE_DEBUG is ignored in a setuid, setgid or file-capability process; debug lines stay off"
 #define KA_UNKNOWN_KIND "of an unknown type"
 #define KA_ERRNO_WORD "errno "

@@ -14,9 +14,15 @@ package cparsetest
 #cgo CFLAGS: -I${SRCDIR}/..
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "parse.h"
 #include "file.h"
 #include "report.h"
+#include "dest.h"
+
+static struct ka_dest test_dests[KA_DEST_MAX];
+
+static struct ka_dest *test_dest(int i) { return &test_dests[i]; }
 
 static const char *test_env[KA_NUM_VARS];
 
@@ -64,6 +70,8 @@ static int test_report(struct ka_source *src, int with_file, struct test_lines *
 import "C"
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"unsafe"
 
@@ -165,6 +173,69 @@ type Merged struct {
 	Value    [C.KA_NUM_VARS]int64
 	Report   bool
 	Excluded bool
+	Dests    string // the rules read, one line each, as DestLine writes them
+}
+
+// DestLine is a rule as the differential tests compare it: line, network
+// (family 0 for any), ports, and each of the rule's variables as
+// state:value.
+func DestLine(line int, network string, lo, hi uint, states []State, values []int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s %d-%d", line, network, lo, hi)
+	for i := range states {
+		if states[i] == OK {
+			fmt.Fprintf(&b, " %d:%d", i, values[i])
+		}
+	}
+	return b.String() + "\n"
+}
+
+// dests runs ka_file_dests on text.
+func dests(text *C.char, n C.size_t) string {
+	k := int(C.ka_file_dests(text, n, C.test_dest(0), C.KA_DEST_MAX))
+	var b strings.Builder
+	for i := 0; i < k; i++ {
+		d := C.test_dest(C.int(i))
+		network := "any"
+		if d.family != 0 {
+			size := 16
+			if d.family == C.AF_INET {
+				size = 4
+			}
+			a, _ := netip.AddrFromSlice(C.GoBytes(unsafe.Pointer(&d.addr[0]), C.int(size)))
+			network = netip.PrefixFrom(a, int(d.bits)).String()
+		}
+		var states []State
+		var values []int64
+		for i := 0; i < C.KA_NUM_VARS; i++ {
+			states = append(states, State(d.cfg.state[i]))
+			values = append(values, int64(d.cfg.value[i]))
+		}
+		b.WriteString(DestLine(int(d.line), network, uint(d.port_lo), uint(d.port_hi), states, values))
+	}
+	return b.String()
+}
+
+// Match runs ka_file_dests and ka_dest_matches: the index of the first rule
+// of file for a connection to addr with the service port port, -1 if none.
+func Match(file []byte, addr netip.Addr, port uint16) int {
+	text := C.CBytes(append(file, 0))
+	defer C.free(text)
+	k := int(C.ka_file_dests((*C.char)(text), C.size_t(len(file)), C.test_dest(0), C.KA_DEST_MAX))
+	family, raw := C.AF_INET6, addr.As16()
+	b := raw[:]
+	if addr.Is4() {
+		a4 := addr.As4()
+		family, b = C.AF_INET, a4[:]
+	}
+	cb := C.CBytes(b)
+	defer C.free(cb)
+	for i := 0; i < k; i++ {
+		if C.ka_dest_matches(C.test_dest(C.int(i)), C.int(family), (*C.uchar)(cb), C.uint(port)) != 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // Merge runs ka_file_parse and ka_config_merge; env holds the variables'
@@ -187,5 +258,6 @@ func Merge(file []byte, env []string, name string) Merged {
 		}
 	}
 	m.Report, m.Excluded = report != 0, excluded != 0
+	m.Dests = dests((*C.char)(text), C.size_t(len(file)))
 	return m
 }

@@ -75,6 +75,21 @@ func Header() []byte {
 	pieces(&b, "KA_MSG_AGAIN", shim.MsgAgain)
 	pieces(&b, "KA_MSG_NOT_REGULAR", shim.MsgNotRegular)
 	pieces(&b, "KA_MSG_CANNOT_READ", shim.MsgCannotRead)
+	fmt.Fprintf(&b, "\n/* Rules by destination (shim/dest.go). */\n#define KA_DEST_KEYWORD %s\n#define KA_DEST_MAX %d\n", cString(shim.DestKeyword), shim.DestMax)
+	var vars []string
+	for _, v := range shim.DestVars {
+		vars = append(vars, "KA_VAR_"+shim.Rules[v].Var)
+	}
+	fmt.Fprintf(&b, "#define KA_NUM_DEST_VARS %d\n#define KA_DEST_VARS {%s}\n", len(vars), strings.Join(vars, ", "))
+	fmt.Fprintf(&b, "#define KA_MSG_DEST_NO_NET %s\n#define KA_MSG_DEST_NO_VALUES %s\n", cString(shim.MsgDestNoNet), cString(shim.MsgDestNoValues))
+	fmt.Fprintf(&b, "#define KA_MSG_DEST_INSTEAD %s\n#define KA_MSG_DEST_SWITCH %s\n", cString(shim.MsgDestInstead), cString(shim.MsgDestSwitch))
+	pieces(&b, "KA_MSG_DEST_BAD_NET", shim.MsgDestBadNet)
+	pieces(&b, "KA_MSG_DEST_HOST_BITS", shim.MsgDestHostBits)
+	pieces(&b, "KA_MSG_DEST_BAD_PORT", shim.MsgDestBadPort)
+	pieces(&b, "KA_MSG_DEST_BAD_WORD", fmt.Sprintf(shim.MsgDestBadWord, "%s", shim.DestKeys()))
+	pieces(&b, "KA_MSG_DEST_TWICE", shim.MsgDestTwice)
+	pieces(&b, "KA_MSG_DEST_TOO_MANY", shim.MsgDestTooMany)
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "#define KA_MSG_SECURE_DEBUG %s\n#define KA_UNKNOWN_KIND %s\n#define KA_ERRNO_WORD %s\n\n",
 		cString(shim.MsgSecureDebug), cString(shim.UnknownKind), cString(shim.ErrnoWord))
 	fmt.Fprintf(&b, "#define KA_FILE_KINDS \\\n")
