@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../shim/cparse/dest.h"
 #include "../shim/cparse/line.h"
 #include "preload.h"
 
@@ -190,6 +191,114 @@ void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol,
 	errno = saved;
 }
 
+void ka_forget(int fd)
+{
+	if (fd >= 0 && fd < KA_TRACKED)
+		__atomic_and_fetch(&configured[fd / 8], (unsigned char)~(1u << (fd % 8)), __ATOMIC_RELAXED);
+}
+
+/* endpoint reads a socket address of family AF_INET or AF_INET6 that is at
+ * least len bytes: its address and port. */
+static int endpoint(const struct sockaddr *sa, socklen_t len, const unsigned char **addr, unsigned *port)
+{
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		*addr = (const unsigned char *)&in->sin_addr, *port = ntohs(in->sin_port);
+		return AF_INET;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		*addr = in6->sin6_addr.s6_addr, *port = ntohs(in6->sin6_port);
+		return AF_INET6;
+	}
+	return 0;
+}
+
+/* describe names the rule in the debug line: "connect, rule of line 3". */
+static const char *describe(char *buf, size_t cap, const char *how, const struct ka_dest *d)
+{
+	struct ka_line l;
+	ka_line_start(&l, buf, cap);
+	ka_put(&l, how);
+	if (d) {
+		ka_put(&l, ", rule of line ");
+		ka_put_num(&l, d->line);
+	} else {
+		ka_put(&l, ", no rule");
+	}
+	return buf;
+}
+
+/* route configures fd, a TCP socket to or from the far end addr with the
+ * service port port, by the first rule that matches it, or by the default
+ * settings when none does. A rule of KEEPALIVE=off leaves it alone. */
+static void route(const struct ka_settings *s, int fd, int family, const unsigned char *addr, unsigned port, const char *how)
+{
+	int n = 0;
+	const struct ka_dest *dests = ka_dests(&n), *d = NULL;
+	if (dests == NULL)
+		return; /* settings read by a racing first call, not yet published: left alone */
+	for (int i = 0; i < n && !d; i++)
+		if (ka_dest_matches(&dests[i], family, addr, port))
+			d = &dests[i];
+	struct ka_settings r = *s;
+	if (d) {
+		if (d->cfg.state[KA_VAR_KEEPALIVE] == KA_OK && d->cfg.value[KA_VAR_KEEPALIVE] == 0)
+			return;
+		for (int v = 0; v < KA_NUM_VARS; v++)
+			if (d->cfg.state[v] == KA_OK)
+				r.cfg.state[v] = KA_OK, r.cfg.value[v] = d->cfg.value[v];
+	}
+	char buf[48];
+	ka_configure(&r, fd, family, IPPROTO_TCP, s->debug ? describe(buf, sizeof buf, how, d) : how);
+}
+
+/* tcp_without_keepalive: is fd a TCP socket the library is to configure:
+ * keepalive off, or on under KEEPALIVE=force (the program's own values
+ * otherwise stay)? */
+static int tcp_without_keepalive(const struct ka_settings *s, int fd)
+{
+	int protocol = 0, on = 0;
+	socklen_t n = sizeof protocol;
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &n) != 0 ||
+	    (protocol != IPPROTO_TCP && protocol != IPPROTO_MPTCP))
+		return 0;
+	n = sizeof on;
+	return getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && (!on || s->forced);
+}
+
+void ka_connected(const struct ka_settings *s, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const unsigned char *a;
+	unsigned port;
+	if (addr == NULL || len < (socklen_t)sizeof addr->sa_family)
+		return;
+	int family = endpoint(addr, len, &a, &port);
+	if (family == 0)
+		return;
+	int saved = errno;
+	if (tcp_without_keepalive(s, fd))
+		route(s, fd, family, a, port, "connect");
+	errno = saved;
+}
+
+/* accepted_by_rule: a server's connection under rules. The far end is the
+ * peer; the service port is ours. */
+static void accepted_by_rule(const struct ka_settings *s, int fd)
+{
+	struct sockaddr_storage peer, self;
+	socklen_t pn = sizeof peer, sn = sizeof self;
+	const unsigned char *a, *unused;
+	unsigned peer_port, port;
+	if (getpeername(fd, (struct sockaddr *)&peer, &pn) != 0 || getsockname(fd, (struct sockaddr *)&self, &sn) != 0)
+		return;
+	int family = endpoint((struct sockaddr *)&peer, pn, &a, &peer_port);
+	if (family == 0 || endpoint((struct sockaddr *)&self, sn, &unused, &port) == 0)
+		return;
+	if (tcp_without_keepalive(s, fd))
+		route(s, fd, family, a, port, "accept");
+}
+
 void ka_accepted(int listener, int fd, int family)
 {
 	if (family != -1 && family != AF_INET && family != AF_INET6)
@@ -199,6 +308,12 @@ void ka_accepted(int listener, int fd, int family)
 	if (!s->enabled)
 		return;
 	int saved = errno;
+	if (s->ndest) {
+		ka_forget(fd);
+		accepted_by_rule(s, fd);
+		errno = saved;
+		return;
+	}
 	int on = 0, domain = 0, type = 0, protocol = 0;
 	socklen_t n = sizeof on;
 	/* A listener that the shim (or the program) set up passes keepalive and

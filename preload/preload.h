@@ -1,5 +1,6 @@
 /* libkeepalive's working part, all of it C: the host's own calls (socket,
- * accept, accept4, and setsockopt for KEEPALIVE=force), the settings and the
+ * accept, accept4, connect for rules by destination, and setsockopt for
+ * KEEPALIVE=force), the settings and the
  * report of a bad one. The Go runtime of the c-shared build never starts
  * inside a host. See README.md in this directory for why. */
 #ifndef KA_PRELOAD_H
@@ -16,6 +17,7 @@ struct ka_settings {
 	int debug;   /* KEEPALIVE_DEBUG is on and the process is not secure */
 	int report;  /* something to tell the user, once, at load */
 	int secure_debug; /* KEEPALIVE_DEBUG asked for in a secure process */
+	int ndest;        /* rules by destination in the file: configure at connect and accept */
 	struct ka_config cfg;
 };
 
@@ -35,10 +37,23 @@ KA_HIDDEN void ka_configure(const struct ka_settings *s, int fd, int domain, int
  * address's, or -1 when unknown. */
 KA_HIDDEN void ka_accepted(int listener, int fd, int family);
 
+/* ka_forget: fd is a new socket, not (yet) configured by the library. */
+KA_HIDDEN void ka_forget(int fd);
+
+/* ka_connected configures a TCP socket that connect() has started to
+ * connect to addr, by the rules by destination (only called when there are
+ * some); errno is left as it was. */
+KA_HIDDEN void ka_connected(const struct ka_settings *s, int fd, const struct sockaddr *addr, socklen_t len);
+
+/* ka_dests returns the rules by destination and their number, or NULL
+ * before the settings are published (settings.c). */
+struct ka_dest;
+KA_HIDDEN const struct ka_dest *ka_dests(int *n);
+
 /* ka_real returns libc's symbol name (the next one in the search order),
  * resolved once (resolve.c). */
 KA_HIDDEN void *ka_real(int which);
-enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_REAL_SETSOCKOPT, KA_NUM_REAL };
+enum { KA_REAL_SOCKET, KA_REAL_ACCEPT, KA_REAL_ACCEPT4, KA_REAL_SETSOCKOPT, KA_REAL_CONNECT, KA_NUM_REAL };
 
 /* ka_setsockopt is the real setsockopt, for the library's own calls (the
  * name setsockopt is ours, for KEEPALIVE=force). */

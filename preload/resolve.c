@@ -1,4 +1,4 @@
-/* The real calls: libc's socket, accept, accept4 and setsockopt, the next
+/* The real calls: libc's socket, accept, accept4, setsockopt and connect, the next
  * definitions after this library's own, resolved once. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -7,7 +7,7 @@
 
 #include "preload.h"
 
-static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4", "setsockopt"};
+static const char *const real_names[KA_NUM_REAL] = {"socket", "accept", "accept4", "setsockopt", "connect"};
 static void *real_fns[KA_NUM_REAL];
 static int real_state[KA_NUM_REAL]; /* 0 unresolved, 1 resolved (maybe NULL) */
 
@@ -34,7 +34,8 @@ void *ka_real(int which)
 	 * must not be one of these. (A comparison, not dladdr, which costs
 	 * about 20 us per call on this library and would be paid by every
 	 * process.) */
-	void *const self[KA_NUM_REAL] = {(void *)&socket, (void *)&accept, (void *)&accept4, (void *)&setsockopt};
+	void *const self[KA_NUM_REAL] = {(void *)&socket, (void *)&accept, (void *)&accept4, (void *)&setsockopt,
+						(void *)&connect};
 	if (fn == NULL) {
 		say_unresolved(real_names[which], dlerror());
 	} else if (fn == self[which]) {

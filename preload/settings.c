@@ -7,6 +7,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "../shim/cparse/dest.h"
 #include "../shim/cparse/file.h"
 #include "../shim/cparse/report.h"
 #include "preload.h"
@@ -18,6 +19,11 @@ static int settings_state; /* 0 unread, 1 being written, 2 ready */
  * report: the file is opened and read once per process. */
 static char file_text[KA_FILE_MAX + 1];
 static struct ka_source file_source;
+
+/* The rules by destination, read from file_text by whoever publishes the
+ * settings, before they are published. */
+static struct ka_dest dests[KA_DEST_MAX];
+static int ndests;
 
 const char *ka_env(const char *name) { return getenv(name); }
 
@@ -67,7 +73,7 @@ __attribute__((noinline)) static void read_settings(struct ka_settings *s, struc
 	report |= src->kind != 0 || (src->err != 0 && (src->err != ENOENT || src->named));
 	const struct ka_config *c = &s->cfg;
 	if (excluded(f.exclude)) {
-		s->enabled = s->forced = s->debug = s->report = s->secure_debug = 0;
+		s->enabled = s->forced = s->debug = s->report = s->secure_debug = s->ndest = 0;
 		errno = saved;
 		return;
 	}
@@ -77,6 +83,7 @@ __attribute__((noinline)) static void read_settings(struct ka_settings *s, struc
 	s->debug = debug && !secure_execution();
 	s->secure_debug = debug && !s->debug;
 	s->report = report || s->secure_debug;
+	s->ndest = f.ndest;
 	errno = saved;
 }
 
@@ -91,6 +98,8 @@ __attribute__((noinline)) static const struct ka_settings *first_read(struct ka_
 		memcpy(file_text, text, src.n);
 		file_source = src;
 		file_source.text = file_text;
+		if (settings.ndest)
+			ndests = ka_file_dests(file_text, src.n, dests, KA_DEST_MAX);
 		__atomic_store_n(&settings_state, 2, __ATOMIC_RELEASE);
 	}
 	return scratch;
@@ -109,4 +118,12 @@ const struct ka_settings *ka_get(struct ka_settings *scratch)
 const struct ka_source *ka_source(void)
 {
 	return __atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) == 2 ? &file_source : NULL;
+}
+
+const struct ka_dest *ka_dests(int *n)
+{
+	if (__atomic_load_n(&settings_state, __ATOMIC_ACQUIRE) != 2)
+		return NULL;
+	*n = ndests;
+	return dests;
 }

@@ -14,7 +14,11 @@ int socket(int domain, int type, int protocol)
 		return fd;
 	struct ka_settings scratch;
 	const struct ka_settings *s = ka_get(&scratch);
-	if (s->enabled)
+	/* With rules by destination, the destination decides: connect() and
+	 * accept() configure the socket once it is known. */
+	if (s->enabled && s->ndest)
+		ka_forget(fd);
+	else if (s->enabled)
 		ka_configure(s, fd, domain, protocol, "socket");
 	return fd;
 }
