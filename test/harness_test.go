@@ -28,7 +28,7 @@ var (
 )
 
 // The drivers, each from c/NAME.c.
-var drivers = []string{"sockets", "accept", "safety", "signals", "crash", "dlopen", "launch", "hostile", "ownopts", "deny"}
+var drivers = []string{"sockets", "accept", "safety", "signals", "crash", "dlopen", "launch", "hostile", "ownopts", "deny", "connects"}
 
 // The Python drivers, each from py/NAME, as text: run as python3 -c (as
 // they were when they lived here as strings) or written where a case needs

@@ -1,0 +1,235 @@
+package test
+
+// Rules by destination (to NETWORK [port P] KEY=VALUE... in the
+// configuration file) under the library: each connection gets the first
+// rule that matches its far end and service port, read back from the kernel
+// next to a run without the library; a vanished peer on the rule's network
+// is found in the rule's time while one on another network is not.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func writeConf(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keepalive.conf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// One process, a listener and a client per case on loopback addresses
+// (all of 127.0.0.0/8 and ::1 are this host's): the client's end is ruled
+// by the listener's address and port, the accepted end by the client's
+// address and the listener's port.
+func TestDestLoopback(t *testing.T) {
+	conf := writeConf(t, `KEEPIDLE=600
+KEEPCNT=4
+to 127.0.0.2 port 47301 KEEPIDLE=11
+to 127.0.0.2 KEEPIDLE=22 KEEPCNT=2
+to 127.0.0.0/8 port 47303 KEEPALIVE=off
+to ::1 KEEPIDLE=33
+to any port 47305 KEEPIDLE=44
+`)
+	const def = "ka=1 idle=600 cnt=4"
+	cases := []struct{ arg, client, accepted string }{
+		{"127.0.0.2,47301,127.0.0.9", "ka=1 idle=11 cnt=4", def},                  // a port rule; the server's end: no rule
+		{"127.0.0.2,47302,127.0.0.9", "ka=1 idle=22 cnt=2", def},                  // the next rule for another port
+		{"127.0.0.3,47303,127.0.0.2", "", "ka=1 idle=22 cnt=2"},                   // KEEPALIVE=off; the server's end: the earlier rule wins
+		{"::1,47304,::1", "ka=1 idle=33 cnt=4", "ka=1 idle=33 cnt=4"},             // IPv6
+		{"127.0.0.4,47305,127.0.0.5", "ka=1 idle=44 cnt=4", "ka=1 idle=44 cnt=4"}, // the server's own port picks the rule
+		{"127.0.0.6,47306,127.0.0.7", def, def},                                   // no rule: the default
+	}
+	args := []string{python(t), "-c", pyScript("dest_probe.py")}
+	for _, c := range cases {
+		args = append(args, c.arg)
+	}
+	control := run{args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	with := run{preload: true, args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	if control.status.ExitStatus() != 0 || with.status.ExitStatus() != 0 || with.stderr != "" {
+		t.Fatalf("control:\n%s\nwith the library:\n%s", control, with)
+	}
+	line := regexp.MustCompile(`^(\S+) client (ka=\d+ idle=\d+ cnt=\d+) accepted (ka=\d+ idle=\d+ cnt=\d+)$`)
+	parse := func(out string) map[string][2]string {
+		m := map[string][2]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if g := line.FindStringSubmatch(l); g != nil {
+				m[g[1]] = [2]string{g[2], g[3]}
+			}
+		}
+		return m
+	}
+	cm, wm := parse(control.stdout), parse(with.stdout)
+	for _, c := range cases {
+		kernel := cm[c.arg]
+		if !strings.HasPrefix(kernel[0], "ka=0 ") || kernel[0] != kernel[1] {
+			t.Errorf("%s without the library: %q, want keepalive off on both ends", c.arg, kernel)
+			continue
+		}
+		want := [2]string{c.client, c.accepted}
+		for i := range want {
+			if want[i] == "" {
+				want[i] = kernel[i] // left alone
+			}
+		}
+		if wm[c.arg] != want {
+			t.Errorf("%s: client %q accepted %q, want %q %q", c.arg, wm[c.arg][0], wm[c.arg][1], want[0], want[1])
+		}
+	}
+}
+
+// A bad rule is said once, with its file and line, and only it is left
+// out: the rules around it and the default still apply, and the program
+// runs as it would.
+func TestDestBadRule(t *testing.T) {
+	conf := writeConf(t, "KEEPIDLE=600\nto 127.0.0.2 KEEPIDLE=22\nto 127.0.0.0/33 KEEPIDLE=5\nto 127.0.0.3 port 0 KEEPIDLE=5\nto 127.0.0.3 KEEPIDLE=33\n")
+	args := []string{python(t), "-c", pyScript("dest_probe.py"), "127.0.0.2,47311,127.0.0.1", "127.0.0.3,47312,127.0.0.1", "127.0.0.4,47313,127.0.0.1"}
+	r := run{preload: true, args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	if r.status.ExitStatus() != 0 {
+		t.Fatal(r)
+	}
+	want := []string{
+		fmt.Sprintf(`libkeepalive: %s:3 NETWORK "127.0.0.0/33" is not a network:`, conf),
+		fmt.Sprintf(`libkeepalive: %s:4 port "0" is not a port:`, conf),
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("stderr %q, want %d lines", r.stderr, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) || !strings.HasSuffix(lines[i], "; rule ignored") {
+			t.Errorf("line %d: %q, want %q...; rule ignored", i+1, lines[i], want[i])
+		}
+	}
+	for _, w := range []string{"127.0.0.2,47311,127.0.0.1 client ka=1 idle=22", "127.0.0.3,47312,127.0.0.1 client ka=1 idle=33",
+		"127.0.0.4,47313,127.0.0.1 client ka=1 idle=600"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("stdout %q lacks %q", r.stdout, w)
+		}
+	}
+	out, _ := exec.Command(command, "check", "--config", conf).CombinedOutput()
+	for _, w := range want {
+		if !strings.Contains(string(out), strings.TrimPrefix(w, "libkeepalive: ")) {
+			t.Errorf("keepalive check --config does not say %q:\n%s", w, out)
+		}
+	}
+}
+
+// connect() keeps its contract under rules: the same return values and
+// errno in every case, a bad address pointer is the kernel's EFAULT, UDP
+// and UNIX sockets are untouched; only the TCP connections get the rule.
+func TestDestConnectContract(t *testing.T) {
+	conf := writeConf(t, "to 127.0.0.0/8 KEEPIDLE=77\n")
+	control := run{args: []string{"connects"}, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	with := run{preload: true, args: []string{"connects"}, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	if control.status.ExitStatus() != 0 || with.status.ExitStatus() != 0 || with.stderr != "" {
+		t.Fatalf("control:\n%s\nwith the library:\n%s", control, with)
+	}
+	opts := regexp.MustCompile(` ka=.*$`)
+	cl, wl := strings.Split(control.stdout, "\n"), strings.Split(with.stdout, "\n")
+	if len(cl) != len(wl) || len(cl) < 10 {
+		t.Fatalf("control:\n%s\nwith the library:\n%s", control.stdout, with.stdout)
+	}
+	for i := range cl {
+		if opts.ReplaceAllString(cl[i], "") != opts.ReplaceAllString(wl[i], "") {
+			t.Errorf("line %d: %q without the library, %q with it", i+1, cl[i], wl[i])
+		}
+		name, _, _ := strings.Cut(wl[i], " ")
+		switch name {
+		case "loopback", "nonblock":
+			if !strings.Contains(wl[i], "ka=1 idle=77") {
+				t.Errorf("%q: want the rule's keepalive", wl[i])
+			}
+		case "refused", "udp":
+			if !strings.Contains(wl[i], "ka=0") {
+				t.Errorf("%q: want it untouched", wl[i])
+			}
+		}
+	}
+}
+
+// addNet puts a second pair of addresses on the link (IPv4 or IPv6, with
+// fixed neighbour entries as newLink makes them): another network path
+// between the same two hosts.
+func (l *link) addNet(t *testing.T, cli, srv string, bits int) {
+	t.Helper()
+	six := strings.Contains(cli, ":")
+	for _, side := range []struct{ ns, ifc, addr, peerNs, peerIf, peerAddr string }{
+		{l.cli, l.cliIf, cli, l.srv, l.srvIf, srv}, {l.srv, l.srvIf, srv, l.cli, l.cliIf, cli}} {
+		args := []string{"-n", side.ns, "addr", "add", fmt.Sprintf("%s/%d", side.addr, bits), "dev", side.ifc}
+		if six {
+			args = append(args, "nodad") // usable at once, not tentative
+		}
+		ipCmd(t, args...)
+		out, err := exec.Command("ip", "-n", side.peerNs, "-o", "link", "show", side.peerIf).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac := regexp.MustCompile(`link/ether ([0-9a-f:]+)`).FindStringSubmatch(string(out))
+		if mac == nil {
+			t.Fatalf("no MAC address in %q", out)
+		}
+		ipCmd(t, "-n", side.ns, "neigh", "replace", side.peerAddr, "lladdr", mac[1], "dev", side.ifc, "nud", "permanent")
+	}
+}
+
+// A host with two network paths to its peer: the rule's network (a NAT's,
+// which forgets idle connections) gets the short keepalive, the other the
+// kernel's. When the peer vanishes, the clients to the rule's networks
+// (IPv4 and IPv6) end with ETIMEDOUT in the rule's time; the client to the
+// other network, and the control client to the rule's network without the
+// library, still wait.
+func TestDestWire(t *testing.T) {
+	t.Parallel()
+	l := newLink(t)
+	const other, cli2, six, cli6 = "198.51.100.2", "198.51.100.1", "fd00:db8:1::2", "fd00:db8:1::1"
+	l.addNet(t, cli2, other, 24)
+	l.addNet(t, cli6, six, 64)
+	timers := fmt.Sprintf("KEEPIDLE=%d KEEPINTVL=%d KEEPCNT=%d", wireIdle, wireIntvl, wireCnt)
+	conf := writeConf(t, fmt.Sprintf("to 192.0.2.0/24 %s\nto fd00:db8:1::/64 %s\n", timers, timers))
+	env := []string{"KEEPALIVE_CONFIG=" + conf}
+	clients := []struct {
+		name, addr string
+		preload    bool
+		found      bool
+	}{
+		{"rule-ipv4", serverAddr, true, true},
+		{"rule-ipv6", six, true, true},
+		{"other-network", other, true, false},
+		{"control", serverAddr, false, false},
+	}
+	procs := make([]*proc, len(clients))
+	for i, c := range clients {
+		port := fmt.Sprint(7100 + i)
+		srv := l.start(t, l.srv, false, nil, echoServerPy, c.addr, port)
+		srv.expect(t, "listening")
+		procs[i] = l.start(t, l.cli, c.preload, env, clientPy, "idle", c.addr, port)
+		procs[i].expect(t, "connected")
+	}
+	t.Logf("client namespace before the peer vanishes:\n%s", ssEstablished(t, l.cli))
+	l.vanish(t, l.srv, l.srvIf)
+	for _, p := range procs {
+		fmt.Fprintln(p.in, "go")
+	}
+	outcomes := make([]chan outcome, len(procs))
+	for i, p := range procs {
+		outcomes[i] = make(chan outcome, 1)
+		go func() { outcomes[i] <- p.outcome(t, wireWatch) }()
+	}
+	for i, c := range clients {
+		o := <-outcomes[i]
+		if c.found && (o.errno != etimedout || o.seconds > wireBound.Seconds()) {
+			t.Errorf("%s: want ETIMEDOUT within %v, got %q; stderr: %s", c.name, wireBound, o.line, procs[i].errb)
+		}
+		if !c.found && o.line != "" {
+			t.Errorf("%s: want it still waiting after %v, got %q", c.name, wireWatch, o.line)
+		}
+	}
+}
