@@ -7,6 +7,7 @@ package test
 // is found in the rule's time while one on another network is not.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -230,6 +231,41 @@ func TestDestWire(t *testing.T) {
 		}
 		if !c.found && o.line != "" {
 			t.Errorf("%s: want it still waiting after %v, got %q", c.name, wireWatch, o.line)
+		}
+	}
+}
+
+// keepalive check lists the rules and, for --to, names the rule a
+// connection there gets; what it says is what the library then does.
+func TestDestCheck(t *testing.T) {
+	conf := writeConf(t, "KEEPIDLE=600\nto 127.0.0.2 port 47321 KEEPIDLE=11\nto 127.0.0.0/8 port 47322 KEEPALIVE=off\nto ::1 KEEPIDLE=33\n")
+	out, err := exec.Command(command, "check", "--config", conf, "--lib", lib).CombinedOutput()
+	for _, w := range []string{`:2\s+to 127\.0\.0\.2/32 port 47321 KEEPIDLE=11\s+SO_KEEPALIVE on KEEPIDLE=11s`,
+		`:3\s+to 127\.0\.0\.0/8 port 47322 KEEPALIVE=off\s+left alone`, `:4\s+to ::1/128 KEEPIDLE=33\s+SO_KEEPALIVE on KEEPIDLE=33s`} {
+		if err != nil || !regexp.MustCompile(w).Match(out) {
+			t.Errorf("check (%v) does not list %q:\n%s", err, w, out)
+		}
+	}
+	for _, tc := range []struct{ to, says, probe, kernel string }{
+		{"127.0.0.2:47321", "gets the rule of line 2 (to 127.0.0.2/32 port 47321 KEEPIDLE=11): SO_KEEPALIVE on KEEPIDLE=11s", "127.0.0.2,47321,127.0.0.1", "client ka=1 idle=11"},
+		{"127.0.0.5:47322", "gets the rule of line 3 (to 127.0.0.0/8 port 47322 KEEPALIVE=off): it is left alone", "127.0.0.5,47322,127.0.0.1", "client ka=0"},
+		{"[::1]:47323", "gets the rule of line 4 (to ::1/128 KEEPIDLE=33)", "::1,47323,::1", "client ka=1 idle=33"},
+		{"127.0.0.2:47324", "matches no rule: it gets SO_KEEPALIVE on KEEPIDLE=600s", "127.0.0.2,47324,127.0.0.1", "client ka=1 idle=600"},
+	} {
+		out, err := exec.Command(command, "check", "--config", conf, "--lib", lib, "--to", tc.to).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "a connection to "+tc.to+" "+tc.says) {
+			t.Errorf("check --to %s (%v):\n%s\nwant %q", tc.to, err, out, tc.says)
+		}
+		r := run{preload: true, args: []string{python(t), "-c", pyScript("dest_probe.py"), tc.probe}, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+		if !strings.Contains(r.stdout, tc.probe+" "+tc.kernel) {
+			t.Errorf("%s under the library: %q, want %q as check says", tc.probe, r.stdout, tc.kernel)
+		}
+	}
+	for _, bad := range []string{"127.0.0.1", "127.0.0.1:0", "host:80", "[fe80::1%eth0]:80"} {
+		out, err := exec.Command(command, "check", "--config", conf, "--to", bad).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "is not an address and port") {
+			t.Errorf("check --to %s: %v\n%s", bad, err, out)
 		}
 	}
 }

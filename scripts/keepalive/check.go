@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ var kernelDefaults = map[int]string{
 
 // check says what a program started here, with this environment, would get
 // from the library, without running anything but the load test.
-const checkUsage = `usage: keepalive check [--config FILE] [--lib PATH]
+const checkUsage = `usage: keepalive check [--config FILE] [--lib PATH] [--to ADDR:PORT]
 
 Says what a program started here would get: each setting, its value and
 where it comes from (environment, file:line, kernel default), every problem
@@ -35,6 +36,9 @@ otherwise, 2 for a bad option.
   --config FILE  read FILE as KEEPALIVE_CONFIG would (default: KEEPALIVE_CONFIG
                  or /etc/keepalive.conf)
   --lib PATH     the library to try (default: next to this command, or PREFIX/lib)
+  --to ADDR:PORT which rule by destination a connection to ADDR:PORT gets, and
+                 its settings (for a server's connection: the client's address
+                 and the server's port); [ADDR]:PORT for IPv6
 `
 
 func check(args []string, stdout, stderr io.Writer) int {
@@ -42,7 +46,15 @@ func check(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	config := fs.String("config", "", "")
 	lib := fs.String("lib", "", "")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	to := fs.String("to", "", "")
+	err := fs.Parse(args)
+	var dest netip.AddrPort
+	if err == nil && *to != "" {
+		if dest, err = netip.ParseAddrPort(*to); err != nil || dest.Port() == 0 || dest.Addr().Zone() != "" {
+			err = fmt.Errorf("--to %s is not an address and port: want ADDR:PORT, with a port from 1 to 65535 (10.20.0.5:5432, [2001:db8::5]:443)", shim.Quote(*to))
+		}
+	}
+	if err != nil || fs.NArg() > 0 {
 		if err == nil {
 			err = fmt.Errorf("unexpected argument %s", shim.Quote(fs.Arg(0)))
 		}
@@ -107,6 +119,20 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if !c.Enabled() {
 		fmt.Fprintln(stdout, "KEEPALIVE is off: the library loads but touches no socket")
 	}
+	printDests(stdout, file, c)
+	if dest.IsValid() {
+		fmt.Fprintf(stdout, "a connection to %s ", dest)
+		switch i := file.Match(dest.Addr(), dest.Port()); {
+		case !c.Enabled():
+			fmt.Fprintln(stdout, "is left alone: KEEPALIVE is off")
+		case i < 0:
+			fmt.Fprintf(stdout, "matches no rule: it gets %s\n", gives(c))
+		case file.Dests[i].LeavesAlone():
+			fmt.Fprintf(stdout, "gets the rule of line %d (%s): it is left alone\n", file.Dests[i].Line, file.Dests[i])
+		default:
+			fmt.Fprintf(stdout, "gets the rule of line %d (%s): %s\n", file.Dests[i].Line, file.Dests[i], gives(file.Dests[i].Over(c)))
+		}
+	}
 	// The cgroup mode reads the file only, never the environment, and
 	// only --config's or the default.
 	cgPath, cgNamed, how := shim.DefaultFile, false, "keepalive cgroup attach with no option"
@@ -160,6 +186,43 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// printDests lists the rules by destination the library read, in order,
+// with what each gives.
+func printDests(stdout io.Writer, file shim.File, c shim.Config) {
+	if len(file.Dests) == 0 {
+		return
+	}
+	fmt.Fprintf(stdout, "rules by destination, the first that matches a connection applies; the others get the settings above:\n")
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "  LINE\tRULE\tGIVES")
+	for _, d := range file.Dests {
+		what := "left alone"
+		if !d.LeavesAlone() {
+			what = gives(d.Over(c))
+		}
+		fmt.Fprintf(w, "  %s:%d\t%s\t%s\n", shim.ShowPath(file.Path), d.Line, d, what)
+	}
+	w.Flush()
+}
+
+// gives is the keepalive a connection with settings c gets, each timer
+// with its unit, or the kernel's.
+func gives(c shim.Config) string {
+	settings := c.Settings()
+	parts := []string{"SO_KEEPALIVE on"}
+	for _, v := range []int{shim.VarIdle, shim.VarIntvl, shim.VarCnt, shim.VarUserTimeout} {
+		value := ""
+		if settings[v].Set {
+			value = show(v, settings[v].Value)
+		} else {
+			value, _ = fallback(v)
+			value += " (kernel)"
+		}
+		parts = append(parts, shim.Rules[v].Var+"="+value)
+	}
+	return strings.Join(parts, " ")
 }
 
 // show is a setting's value in its unit.
