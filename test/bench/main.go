@@ -202,6 +202,7 @@ func main() {
 	}
 	row("size of the library, KiB", sizes, vOurs, vEmpty, 0, "%.0f")
 	forceFigure(bench, ours, *rounds)
+	missed = append(missed, destFigure(bench, ours, dir, *rounds)...)
 
 	fmt.Println()
 	missed = append(missed, statusFigure(*ka, *conns, *rounds)...)

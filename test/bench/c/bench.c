@@ -2,6 +2,9 @@
  *   socket N   socket()+close() of a TCP socket, prints ns per pair
  *   accept N   accept() of a loopback connection, prints ns per accept (the
  *              accept call alone)
+ *   connect N  socket()+connect() of a loopback client, prints ns per pair
+ *              and ns per connect() alone (the listener's side by raw
+ *              system calls, untimed)
  *   spawn N    posix_spawn of /bin/true and waitpid, prints us per process
  *   hold       opens one socket, sleeps, prints peak RSS (kB) and threads
  *   setsockopt N  setsockopt(TCP_KEEPIDLE) on one TCP socket, as a program
@@ -59,6 +62,28 @@ int main(int argc, char **argv)
 			close(c);
 		}
 		printf("%.1f\n", (double)in_accept / n);
+	} else if (strcmp(mode, "connect") == 0) {
+		int l = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t al = sizeof a;
+		if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 64) || getsockname(l, (struct sockaddr *)&a, &al))
+			return 1;
+		struct linger rst = {1, 0}; /* no TIME_WAIT: no running out of ports */
+		long long pair = 0, alone = 0;
+		for (long i = 0; i < n; i++) {
+			long long t0 = now();
+			int c = socket(AF_INET, SOCK_STREAM, 0);
+			long long t1 = now();
+			if (connect(c, (struct sockaddr *)&a, sizeof a))
+				return 1;
+			long long t2 = now();
+			pair += t2 - t0, alone += t2 - t1;
+			int s = (int)syscall(SYS_accept4, l, NULL, NULL, 0);
+			syscall(SYS_setsockopt, c, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
+			close(c);
+			close(s);
+		}
+		printf("%.1f %.1f\n", (double)pair / n, (double)alone / n);
 	} else if (strcmp(mode, "spawn") == 0) {
 		char *args[] = {"true", NULL};
 		long long t = now();
@@ -89,7 +114,7 @@ int main(int argc, char **argv)
 		}
 		printf("%ld %ld\n", rss, threads);
 	} else {
-		fprintf(stderr, "usage: bench socket|accept|spawn N | bench hold\n");
+		fprintf(stderr, "usage: bench socket|accept|connect|spawn|setsockopt N | bench hold\n");
 		return 2;
 	}
 	return 0;
