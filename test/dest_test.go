@@ -26,52 +26,51 @@ func writeConf(t *testing.T, text string) string {
 	return path
 }
 
-// One process, a listener and a client per case on loopback addresses
-// (all of 127.0.0.0/8 and ::1 are this host's): the client's end is ruled
-// by the listener's address and port, the accepted end by the client's
-// address and the listener's port.
-func TestDestLoopback(t *testing.T) {
-	conf := writeConf(t, `KEEPIDLE=600
+// The rules of the loopback cases, for the library and the cgroup mode.
+const destLoopbackConf = `KEEPIDLE=600
 KEEPCNT=4
 to 127.0.0.2 port 47301 KEEPIDLE=11
 to 127.0.0.2 KEEPIDLE=22 KEEPCNT=2
 to 127.0.0.0/8 port 47303 KEEPALIVE=off
 to ::1 KEEPIDLE=33
 to any port 47305 KEEPIDLE=44
-`)
-	const def = "ka=1 idle=600 cnt=4"
-	cases := []struct{ arg, client, accepted string }{
-		{"127.0.0.2,47301,127.0.0.9", "ka=1 idle=11 cnt=4", def},                  // a port rule; the server's end: no rule
-		{"127.0.0.2,47302,127.0.0.9", "ka=1 idle=22 cnt=2", def},                  // the next rule for another port
-		{"127.0.0.3,47303,127.0.0.2", "", "ka=1 idle=22 cnt=2"},                   // KEEPALIVE=off; the server's end: the earlier rule wins
-		{"::1,47304,::1", "ka=1 idle=33 cnt=4", "ka=1 idle=33 cnt=4"},             // IPv6
-		{"127.0.0.4,47305,127.0.0.5", "ka=1 idle=44 cnt=4", "ka=1 idle=44 cnt=4"}, // the server's own port picks the rule
-		{"127.0.0.6,47306,127.0.0.7", def, def},                                   // no rule: the default
-	}
-	args := []string{python(t), "-c", pyScript("dest_probe.py")}
-	for _, c := range cases {
-		args = append(args, c.arg)
-	}
-	control := run{args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
-	with := run{preload: true, args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
-	if control.status.ExitStatus() != 0 || with.status.ExitStatus() != 0 || with.stderr != "" {
-		t.Fatalf("control:\n%s\nwith the library:\n%s", control, with)
-	}
-	line := regexp.MustCompile(`^(\S+) client (ka=\d+ idle=\d+ cnt=\d+) accepted (ka=\d+ idle=\d+ cnt=\d+)$`)
+`
+
+// destLoopbackCases are dest_probe.py's arguments and what each end gets
+// ("": left alone).
+var destLoopbackCases = []struct{ arg, client, accepted string }{
+	{"127.0.0.2,47301,127.0.0.9", "ka=1 idle=11 cnt=4", destDefault},               // a port rule; the server's end: no rule
+	{"127.0.0.2,47302,127.0.0.9", "ka=1 idle=22 cnt=2", destDefault},               // the next rule for another port
+	{"127.0.0.3,47303,127.0.0.2", "", "ka=1 idle=22 cnt=2"},                        // KEEPALIVE=off; the server's end: the earlier rule wins
+	{"::1,47304,::1", "ka=1 idle=33 cnt=4", "ka=1 idle=33 cnt=4"},                  // IPv6
+	{"127.0.0.4,47305,127.0.0.5", "ka=1 idle=44 cnt=4", "ka=1 idle=44 cnt=4"},      // the server's own port picks the rule
+	{"127.0.0.6,47306,127.0.0.7", destDefault, destDefault},                        // no rule: the default
+	{"::ffff:127.0.0.2,47307,::ffff:127.0.0.9", "ka=1 idle=22 cnt=2", destDefault}, // an IPv6 socket's IPv4 peer: IPv4 rules
+}
+
+const destDefault = "ka=1 idle=600 cnt=4"
+
+// destProbeLine is dest_probe.py's line for a case.
+var destProbeLine = regexp.MustCompile(`^(\S+) client (ka=\d+ idle=\d+ cnt=\d+) accepted (ka=\d+ idle=\d+ cnt=\d+)$`)
+
+// checkDestLoopback holds the ends the control (the program alone) and
+// the run under test (the library, the cgroup mode) printed to the cases.
+func checkDestLoopback(t *testing.T, control, with string) {
+	t.Helper()
 	parse := func(out string) map[string][2]string {
 		m := map[string][2]string{}
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-			if g := line.FindStringSubmatch(l); g != nil {
+			if g := destProbeLine.FindStringSubmatch(l); g != nil {
 				m[g[1]] = [2]string{g[2], g[3]}
 			}
 		}
 		return m
 	}
-	cm, wm := parse(control.stdout), parse(with.stdout)
-	for _, c := range cases {
+	cm, wm := parse(control), parse(with)
+	for _, c := range destLoopbackCases {
 		kernel := cm[c.arg]
 		if !strings.HasPrefix(kernel[0], "ka=0 ") || kernel[0] != kernel[1] {
-			t.Errorf("%s without the library: %q, want keepalive off on both ends", c.arg, kernel)
+			t.Errorf("%s without keepalive's help: %q, want keepalive off on both ends", c.arg, kernel)
 			continue
 		}
 		want := [2]string{c.client, c.accepted}
@@ -84,6 +83,29 @@ to any port 47305 KEEPIDLE=44
 			t.Errorf("%s: client %q accepted %q, want %q %q", c.arg, wm[c.arg][0], wm[c.arg][1], want[0], want[1])
 		}
 	}
+}
+
+func destProbeArgs(t *testing.T) []string {
+	args := []string{python(t), "-c", pyScript("dest_probe.py")}
+	for _, c := range destLoopbackCases {
+		args = append(args, c.arg)
+	}
+	return args
+}
+
+// One process, a listener and a client per case on loopback addresses
+// (all of 127.0.0.0/8 and ::1 are this host's): the client's end is ruled
+// by the listener's address and port, the accepted end by the client's
+// address and the listener's port.
+func TestDestLoopback(t *testing.T) {
+	conf := writeConf(t, destLoopbackConf)
+	args := destProbeArgs(t)
+	control := run{args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	with := run{preload: true, args: args, env: []string{"KEEPALIVE_CONFIG=" + conf}}.exec(t)
+	if control.status.ExitStatus() != 0 || with.status.ExitStatus() != 0 || with.stderr != "" {
+		t.Fatalf("control:\n%s\nwith the library:\n%s", control, with)
+	}
+	checkDestLoopback(t, control.stdout, with.stdout)
 }
 
 // A bad rule is said once, with its file and line, and only it is left

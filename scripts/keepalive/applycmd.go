@@ -68,10 +68,11 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, applyUsage)
 		return 0
 	}
-	s, from, ok := pol.settings(fs, "keepalive apply", nothing, stderr)
+	policy, from, ok := pol.settings(fs, "keepalive apply", nothing, stderr)
 	if !ok {
 		return 2
 	}
+	s := policy.Default
 	if len(pos) == 0 {
 		fmt.Fprintf(stderr, "keepalive: apply needs a PID, a unit or a cgroup (see keepalive apply --help)\n%s\n", nothing)
 		return 2
@@ -84,7 +85,7 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 	if *attach {
 		// The program first, so that a connection made while the existing
 		// ones are applied to gets the settings from one or the other.
-		if code := attachTo(t.cgroup, attachArgs{settings: s, from: from, bpffs: *bpffs}, nothing, stdout, stderr); code != 0 {
+		if code := attachTo(t.cgroup, attachArgs{policy: policy, from: from, bpffs: *bpffs}, nothing, stdout, stderr); code != 0 {
 			return code
 		}
 	}

@@ -19,6 +19,7 @@ type cgroupFile struct {
 	force   bool              // KEEPALIVE=force
 	refused []string          // lines that refuse the attach: the library's problems, KEEPALIVE=off
 	notes   []string          // keys the cgroup mode has no use for
+	dests   []shim.Dest       // the rules by destination, in order
 }
 
 // cgroupKeys are the settings a file gives the cgroup mode.
@@ -29,7 +30,7 @@ var cgroupKeys = []int{shim.VarIdle, shim.VarIntvl, shim.VarCnt, shim.VarUserTim
 // which makes a missing file a problem.
 func readCgroupFile(path string, named bool, mode string) cgroupFile {
 	f := shim.ReadFile(path, named)
-	cf := cgroupFile{path: path, env: map[string]string{}}
+	cf := cgroupFile{path: path, env: map[string]string{}, dests: f.Dests}
 	for _, p := range f.Problems {
 		cf.refused = append(cf.refused, p.Message())
 	}
@@ -88,8 +89,13 @@ func cgroupFileFor(given bool, path string, bare bool, mode string, stderr io.Wr
 
 // settingsOf turns checked variables into the programs' settings.
 func settingsOf(env map[string]string, force bool) sockops.Settings {
-	var s sockops.Settings
 	c, _ := shim.Load(env)
+	return settingsFrom(c, force)
+}
+
+// settingsFrom turns a checked configuration into the programs' settings.
+func settingsFrom(c shim.Config, force bool) sockops.Settings {
+	var s sockops.Settings
 	put := func(st shim.Setting, flag uint32, to *uint32) {
 		if st.Set {
 			s.Flags |= flag
@@ -124,34 +130,56 @@ func addPolicyFlags(fs *flag.FlagSet) policyFlags {
 	return p
 }
 
+// policyOf is the default's settings from env and force, and the rules by
+// destination, each with the rule's own values over the default's, as the
+// library gives them.
+func policyOf(env map[string]string, force bool, dests []shim.Dest) sockops.Policy {
+	c, _ := shim.Load(env)
+	p := sockops.Policy{Default: settingsFrom(c, force)}
+	for _, d := range dests {
+		r := sockops.Rule{Settings: settingsFrom(d.Over(c), force), PortLo: d.PortLo, PortHi: d.PortHi,
+			Line: uint32(d.Line), Text: d.String(), Network: sockops.Network{Any: d.Any, Prefix: d.Net}}
+		if d.LeavesAlone() {
+			r.Flags |= sockops.LeaveAlone
+		}
+		p.Rules = append(p.Rules, r)
+	}
+	return p
+}
+
 // settings checks the parsed options with the library's rules and reads
 // the file they name (or /etc/keepalive.conf when no option says what to
-// give); options override the file. from says where the settings came
-// from, for the closing line. ok is false when something was refused: every
-// reason is on stderr, with nothing (what was therefore not done) after it.
-func (p policyFlags) settings(fs *flag.FlagSet, mode, nothing string, stderr io.Writer) (s sockops.Settings, from string, ok bool) {
+// give); options override the file's settings, and so make the default
+// that the file's rules by destination then override for their
+// connections, as the environment does in the library. from says where the
+// settings came from, for the closing line. ok is false when something was
+// refused: every reason is on stderr, with nothing (what was therefore not
+// done) after it.
+func (p policyFlags) settings(fs *flag.FlagSet, mode, nothing string, stderr io.Writer) (pol sockops.Policy, from string, ok bool) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	flagEnv, ok := checkOptions(p.values, set, stderr)
 	if !ok {
 		fmt.Fprintln(stderr, nothing)
-		return s, "", false
+		return pol, "", false
 	}
 	if set["config"] && *p.config == "" {
 		fmt.Fprintf(stderr, "keepalive: --config needs a FILE\n%s\n", nothing)
-		return s, "", false
+		return pol, "", false
 	}
 	file, ok := cgroupFileFor(set["config"], *p.config, len(flagEnv) == 0 && !*p.force, mode, stderr)
 	if !ok {
 		fmt.Fprintf(stderr, "%s: %s applies a configuration file whole or not at all\n", nothing, mode)
-		return s, "", false
+		return pol, "", false
 	}
 	env := map[string]string{}
 	force := *p.force
+	var dests []shim.Dest
 	if file != nil {
 		maps.Copy(env, file.env)
 		force = force || file.force
-		if len(file.env) > 0 || file.force {
+		dests = file.dests
+		if len(file.env) > 0 || file.force || len(dests) > 0 {
 			from = "; settings from " + shim.ShowPath(file.path)
 			if len(flagEnv) > 0 {
 				from += " and the options"
@@ -159,5 +187,5 @@ func (p policyFlags) settings(fs *flag.FlagSet, mode, nothing string, stderr io.
 		}
 	}
 	maps.Copy(env, flagEnv)
-	return settingsOf(env, force), from, true
+	return policyOf(env, force, dests), from, true
 }

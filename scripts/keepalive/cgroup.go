@@ -102,10 +102,10 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // attachArgs is what attach and load read from their arguments: the
 // settings, where they came from, the one positional argument and bpffs.
 type attachArgs struct {
-	settings sockops.Settings
-	from     string
-	arg      string
-	bpffs    string
+	policy sockops.Policy
+	from   string
+	arg    string
+	bpffs  string
 }
 
 // parseAttach reads attach's or load's arguments; code is the exit status
@@ -122,6 +122,13 @@ func parseAttach(verb, what, nothing string, args []string, stderr io.Writer) (a
 	}
 	s, from, ok := pol.settings(fs, "the cgroup mode", nothing, stderr)
 	if !ok {
+		return a, 2
+	}
+	if s.Default.Flags&sockops.Force != 0 && len(s.Rules) > 0 {
+		// The setsockopt program runs before a connection has its far
+		// end, so it cannot know the connection's rule.
+		fmt.Fprintf(stderr, "keepalive: cgroup %s: --force (or KEEPALIVE=force) and rules by destination cannot be "+
+			"combined in the cgroup mode: drop one of them (the library's KEEPALIVE=force takes rules)\n%s\n", verb, nothing)
 		return a, 2
 	}
 	if len(pos) != 1 {
@@ -153,7 +160,7 @@ func attachTo(cg cgroupv2.Dir, a attachArgs, nothing string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 		return 1
 	}
-	if err := pins.Attach(dir, cg, a.settings); err != nil {
+	if err := pins.Attach(dir, cg, a.policy); err != nil {
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, attachedNow(dir, cg))
 		return 1
 	}
@@ -180,12 +187,12 @@ func cgroupLoad(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, nothing)
 		return 1
 	}
-	if err := pins.Load(dir, a.settings); err != nil {
+	if err := pins.Load(dir, a.policy); err != nil {
 		fmt.Fprintf(stderr, "keepalive: %v\n%s\n", err, loadedNow(dir, a.arg, nothing))
 		return 1
 	}
 	where := "loaded for BPFProgram=sock_ops:" + filepath.Join(dir, pins.OpsProg)
-	if a.settings.Flags&sockops.Force != 0 {
+	if a.policy.Default.Flags&sockops.Force != 0 {
 		where += " and BPFProgram=setsockopt:" + filepath.Join(dir, pins.SoptProg)
 	}
 	done(stdout, stderr, where, dir, a)
@@ -195,8 +202,12 @@ func cgroupLoad(args []string, stdout, stderr io.Writer) int {
 // done is the line of a successful attach or load, and the note for a
 // kernel that cannot tell a program's own keepalive.
 func done(stdout, stderr io.Writer, where, dir string, a attachArgs) {
-	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, describe(a.settings), dir, a.from)
-	if release := pins.KernelRelease(); a.settings.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
+	what := describe(a.policy.Default)
+	if n := len(a.policy.Rules); n > 0 {
+		what = fmt.Sprintf("%d rules by destination first (keepalive cgroup status lists them), else %s", n, what)
+	}
+	fmt.Fprintf(stdout, "keepalive: %s: %s; pinned in %s%s\n", where, what, dir, a.from)
+	if release := pins.KernelRelease(); a.policy.Default.Flags&sockops.Force == 0 && !sockops.AnswersKeepalive(release) {
 		fmt.Fprintf(stderr, "keepalive: note: Linux %s cannot tell the program whether a connection's own program turned keepalive on "+
 			"before connect (that needs 6.1), so such connections get these settings too, as with --force; status counts them as UNANSWERED\n", release)
 	}
@@ -445,6 +456,37 @@ func cgroupStatus(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	tw.Flush()
+	for _, e := range entries {
+		writeRules(stdout, e)
+	}
 	fmt.Fprint(stdout, statusNotes)
 	return 0
+}
+
+// writeRules is an entry's rules by destination, in the order they are
+// tried, with each one's counters, and the default's.
+func writeRules(stdout io.Writer, e pins.Entry) {
+	rules := e.ActiveRules()
+	if len(rules) == 0 {
+		return
+	}
+	fmt.Fprintf(stdout, "\nrules by destination of %s, first match:\n", e.Name())
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	head := []string{"LINE", "RULE"}
+	for _, i := range sockops.RuleCounters {
+		head = append(head, sockops.CounterFields[i].Column)
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	row := func(line, text string, c []uint64) {
+		cells := []string{line, text}
+		for _, i := range sockops.RuleCounters {
+			cells = append(cells, strconv.FormatUint(c[i], 10))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	for i, r := range rules {
+		row(strconv.Itoa(int(r.Line)), r.Text, e.RuleCounters[i])
+	}
+	row("-", "the default: "+describe(*e.Settings), e.RuleCounters[sockops.Default])
+	tw.Flush()
 }

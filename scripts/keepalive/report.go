@@ -138,6 +138,27 @@ type attachmentReport struct {
 	// attach or load; null when they could not be read, or (TimedOut) are
 	// not counted by this kernel's program.
 	Counters []*uint64
+	// Rules are the rules by destination, in order, each with its
+	// counters (sockops.RuleCounters); Default the counters of the
+	// connections no rule took, nil without rules.
+	Rules   []ruleReport
+	Default map[string]uint64
+}
+
+// ruleReport is one rule by destination of an attachment or load.
+type ruleReport struct {
+	Line     uint32            `json:"line"`
+	Rule     string            `json:"rule"`
+	Counters map[string]uint64 `json:"counters"`
+}
+
+// ruleCounters are the counters of one rule (or the default), by JSON name.
+func ruleCounters(c []uint64) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, i := range sockops.RuleCounters {
+		m[sockops.CounterFields[i].JSON] = c[i]
+	}
+	return m
 }
 
 func (a attachmentReport) MarshalJSON() ([]byte, error) {
@@ -153,6 +174,7 @@ func (a attachmentReport) MarshalJSON() ([]byte, error) {
 	for i, f := range sockops.CounterFields {
 		fields = append(fields, kv{f.JSON, a.Counters[i]})
 	}
+	fields = append(fields, kv{"rules", a.Rules}, kv{"default", a.Default})
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, f := range fields {
@@ -192,6 +214,13 @@ func attachmentOf(e pins.Entry) attachmentReport {
 		if e.Counted(i) {
 			a.Counters[i] = &e.Counters[i]
 		}
+	}
+	a.Rules = []ruleReport{}
+	for i, r := range e.ActiveRules() {
+		a.Rules = append(a.Rules, ruleReport{Line: r.Line, Rule: r.Text, Counters: ruleCounters(e.RuleCounters[i])})
+	}
+	if len(a.Rules) > 0 {
+		a.Default = ruleCounters(e.RuleCounters[sockops.Default])
 	}
 	return a
 }

@@ -17,11 +17,11 @@ import (
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 )
 
-// Attach attaches the program with settings s to cg, its pins in dir. A
-// repeated attach replaces the settings and leaves one program. When it
+// Attach attaches the program with policy p to cg, its pins in dir. A
+// repeated attach replaces the settings and rules and leaves one program. When it
 // fails, the settings the cgroup had before are put back, and a directory
 // that held none is removed: what Now then reads is what is attached.
-func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
+func Attach(dir string, cg cgroupv2.Dir, p sockops.Policy) (err error) {
 	m, _, undo, err := openForChange(dir, true)
 	if err != nil {
 		return err
@@ -38,9 +38,10 @@ func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
 	}
 	defer ops.Close()
 	if counted {
-		s.Flags |= sockops.CountsTimedOut
+		p.Default.Flags |= sockops.CountsTimedOut
 	}
-	if err := writeSettings(m.settings, s); err != nil {
+	s, err := writePolicy(m, p)
+	if err != nil {
 		return err
 	}
 	if err := attachOrUpdate(filepath.Join(dir, pinOpsLink), cg, ebpf.AttachCGroupSockOps, ops); err != nil {
@@ -64,11 +65,11 @@ func Attach(dir string, cg cgroupv2.Dir, s sockops.Settings) (err error) {
 // not; counted says which.
 func newSockOps(m maps) (prog *ebpf.Program, counted bool, err error) {
 	if off, oerr := sockops.SkErrOffset(); oerr == nil {
-		if p, perr := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters, off)); perr == nil {
+		if p, perr := ebpf.NewProgram(sockops.SockOps(m.sockOps(), off)); perr == nil {
 			return p, true, nil
 		}
 	}
-	p, err := ebpf.NewProgram(sockops.SockOps(m.settings, m.counters, -1))
+	p, err := ebpf.NewProgram(sockops.SockOps(m.sockOps(), -1))
 	if err != nil {
 		return nil, false, errors.New(Explain("loading the sock_ops program", err))
 	}
@@ -132,37 +133,44 @@ func removeLink(path string) error {
 // attached from these pins read on their next connection; the pinned
 // programs are kept so that such attachments stay the ones pinned. When it
 // fails, as Attach.
-func Load(dir string, s sockops.Settings) (err error) {
+func Load(dir string, p sockops.Policy) (err error) {
 	m, prev, undo, err := openForChange(dir, false)
 	if err != nil {
 		return err
 	}
 	defer func() { undo(err) }()
-	pin := func(name string, p *ebpf.Program) error {
-		defer p.Close()
+	pin := func(name string, prog *ebpf.Program) error {
+		defer prog.Close()
 		path := filepath.Join(dir, name)
-		if err := p.Pin(path); err != nil {
+		if err := prog.Pin(path); err != nil {
 			return fmt.Errorf("pinning %s: %w", path, err)
 		}
 		return nil
 	}
 	// A program pinned already stays: units attached from it keep it.
-	if p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, OpsProg), nil); err == nil {
-		p.Close()
-		s.Flags |= prev.Flags & sockops.CountsTimedOut
+	// One pinned before the rules' maps were made does not read them:
+	// it is replaced, for the units started from now on.
+	if prog, err := ebpf.LoadPinnedProgram(filepath.Join(dir, OpsProg), nil); err == nil && !m.rulesMade {
+		prog.Close()
+		p.Default.Flags |= prev.Flags & sockops.CountsTimedOut
 	} else {
+		if err == nil {
+			prog.Close()
+			os.Remove(filepath.Join(dir, OpsProg))
+		}
 		ops, counted, err := newSockOps(m)
 		if err != nil {
 			return err
 		}
 		if counted {
-			s.Flags |= sockops.CountsTimedOut
+			p.Default.Flags |= sockops.CountsTimedOut
 		}
 		if err := pin(OpsProg, ops); err != nil {
 			return err
 		}
 	}
-	if err := writeSettings(m.settings, s); err != nil {
+	s, err := writePolicy(m, p)
+	if err != nil {
 		return err
 	}
 	if s.Flags&sockops.Force == 0 {
@@ -173,8 +181,8 @@ func Load(dir string, s sockops.Settings) (err error) {
 		}
 		return nil
 	}
-	if p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, SoptProg), nil); err == nil {
-		p.Close()
+	if prog, err := ebpf.LoadPinnedProgram(filepath.Join(dir, SoptProg), nil); err == nil {
+		prog.Close()
 		return nil
 	}
 	sopt, err := ebpf.NewProgram(sockops.Setsockopt(m.settings, m.counters))
@@ -182,6 +190,19 @@ func Load(dir string, s sockops.Settings) (err error) {
 		return errors.New(Explain("loading the setsockopt program", err))
 	}
 	return pin(SoptProg, sopt)
+}
+
+// writePolicy writes the rules, then the settings that say whether the
+// program reads them, and returns those settings.
+func writePolicy(m maps, p sockops.Policy) (sockops.Settings, error) {
+	s := p.Default
+	if len(p.Rules) > 0 {
+		s.Flags |= sockops.HasDests
+	}
+	if err := writeRules(m, p); err != nil {
+		return s, err
+	}
+	return s, writeSettings(m.settings, s)
 }
 
 // Remove detaches the links of dir and removes every pin and dir.
@@ -192,7 +213,7 @@ func Remove(dir string) error {
 			first = err
 		}
 	}
-	for _, p := range []string{OpsProg, SoptProg, pinSettings, pinCounters, pinCgroup} {
+	for _, p := range append([]string{OpsProg, SoptProg}, mapPins...) {
 		if err := os.Remove(filepath.Join(dir, p)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = err
 		}

@@ -57,6 +57,11 @@ type Entry struct {
 	State    State
 	Settings *sockops.Settings
 	Counters []uint64
+	// Rules are the rules by destination the program reads (when the
+	// settings have HasDests), RuleCounters each rule's counters and,
+	// last (sockops.Default), those of connections no rule took.
+	Rules        []sockops.Rule
+	RuleCounters [][]uint64
 }
 
 // Name is the entry for humans: its cgroup, or its pins' directory when the
@@ -98,6 +103,16 @@ func List(bpffs string, attachedOnly bool) ([]Entry, error) {
 // counter that is not counted is not 0.
 func (e Entry) Counted(c int) bool {
 	return e.Counters != nil && (c != sockops.TimedOut || e.Settings != nil && e.Settings.Flags&sockops.CountsTimedOut != 0)
+}
+
+// ActiveRules are the rules the entry's program reads, with their counters
+// in RuleCounters: none when the settings say there are none, or the
+// counters could not be read.
+func (e Entry) ActiveRules() []sockops.Rule {
+	if e.Settings == nil || e.Settings.Flags&sockops.HasDests == 0 || e.RuleCounters == nil {
+		return nil
+	}
+	return e.Rules
 }
 
 // ReadAttached reads one attached cgroup's directory.

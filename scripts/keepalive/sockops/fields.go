@@ -42,3 +42,9 @@ var CounterFields = [NumCounters]Field{
 	TimedOut: {"TIMED-OUT", "timed_out", "keepalive_cgroup_timed_out_total",
 		"Configured connections the kernel closed because keepalive probes or the user timeout went unanswered: dead peers found."},
 }
+
+// RuleCounters are the counters each rule by destination keeps too, by
+// index into CounterFields. A rule's LeftAlone also counts the connections
+// a KEEPALIVE=off rule left; Rewritten and TimedOut are counted where the
+// connection's rule is not known, and only in the totals.
+var RuleCounters = []int{Configured, LeftAlone, Refused, Unanswered}

@@ -41,6 +41,12 @@ const (
 	// command sets it when the kernel took the program that does
 	// (TimedOutProgram), so that status can say "-" rather than 0.
 	CountsTimedOut
+	// HasDests says the rules map holds rules by destination: the
+	// program looks each connection's far end up (rules.go).
+	HasDests
+	// LeaveAlone, in a rule's settings: KEEPALIVE=off, its connections
+	// are left as their program made them.
+	LeaveAlone
 )
 
 // SettingsSize is the size of Settings in the map.
@@ -108,11 +114,18 @@ const (
 	tcpClose           = 7  // TCP_CLOSE
 	etimedout          = 110
 
+	afInet6 = 10
+
 	// struct bpf_sock_ops (uapi, stable)
-	sockOpsOp      = 0
-	sockOpsArg1    = 8   // args[1]
-	sockOpsCbFlags = 84  // bpf_sock_ops_cb_flags
-	sockOpsSk      = 184 // sk, Linux 5.10
+	sockOpsOp         = 0
+	sockOpsArg1       = 8 // args[1]
+	sockOpsFamily     = 20
+	sockOpsRemoteIP4  = 24  // network order
+	sockOpsRemoteIP6  = 32  // four words, network order
+	sockOpsRemotePort = 64  // network order, in the upper half on little-endian machines
+	sockOpsLocalPort  = 68  // host order
+	sockOpsCbFlags    = 84  // bpf_sock_ops_cb_flags
+	sockOpsSk         = 184 // sk, Linux 5.10
 	// struct bpf_sockopt
 	sockoptSk        = 0
 	sockoptOptval    = 8
@@ -204,6 +217,13 @@ func AnswersKeepalive(release string) bool {
 	return major > 6 || major == 6 && minor >= 1
 }
 
+// Maps are the maps the sock_ops program reads and counts in.
+type Maps struct {
+	Settings, Counters  *ebpf.Map
+	Rules, RuleCounters *ebpf.Map // rules by destination (rules.go)
+	Dests               *ebpf.Map // their networks' trie
+}
+
 // SockOps is the sock_ops program. On an established connection, active or
 // passive, it sets SO_KEEPALIVE and the options the settings hold, unless
 // the connection already has SO_KEEPALIVE on (the program turned it on before
@@ -211,19 +231,26 @@ func AnswersKeepalive(release string) bool {
 // before connect() or accept() returns, so a program's own setsockopt after
 // that wins anyway; only the setsockopt program below changes that.
 //
+// With rules by destination (HasDests), the settings are those of the first
+// rule for the far end and the service port (the peer's on a connection the
+// program made, its own on one it accepted), or the default's; a rule with
+// LeaveAlone leaves the connection be. Each connection is also counted in
+// its rule's counters.
+//
 // With skErr >= 0 (the offset of sk_err in struct sock, from the kernel's
 // BTF: TimedOutProgram) it also asks for the connection's state changes and
 // counts TimedOut when one it configured is closed with ETIMEDOUT: what
 // tcp_write_err leaves when keepalive probes or the user timeout (or the
 // retransmissions) went unanswered; a reset or a close leaves another
 // error or none.
-func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
+func SockOps(m Maps, skErr int) *ebpf.ProgramSpec {
 	const (
 		ctx    = asm.R6
 		cfg    = asm.R7
 		flags  = asm.R8
 		failed = asm.R9
-		slot   = -8 // an int on the stack for getsockopt/setsockopt
+		slot   = -8  // an int on the stack for getsockopt/setsockopt
+		ruleAt = -16 // the connection's rule counters, a pointer
 	)
 	call := func(level, name int32) asm.Instructions {
 		return asm.Instructions{
@@ -235,6 +262,16 @@ func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 			asm.Mov.Imm(asm.R5, 4),
 		}
 	}
+	// counted adds one to counter c in the totals and in the connection's
+	// rule's counters. Clobbers R1 and R2.
+	counted := func(c int) asm.Instructions {
+		return append(count(m.Counters, c),
+			asm.LoadMem(asm.R1, asm.RFP, ruleAt, asm.DWord),
+			asm.Add.Imm(asm.R1, int32(8*c)),
+			asm.Mov.Imm(asm.R2, 1),
+			asm.StoreXAdd(asm.R1, asm.R2, asm.DWord),
+		)
+	}
 	insns := asm.Instructions{
 		asm.Mov.Reg(ctx, asm.R1),
 		asm.LoadMem(asm.R2, ctx, sockOpsOp, asm.Word),
@@ -242,15 +279,24 @@ func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 		asm.JEq.Imm(asm.R2, passiveEstablished, "established"),
 		asm.JNE.Imm(asm.R2, stateCB, "out"),
 		asm.Ja.Label("state"),
-		asm.LoadMapValue(cfg, settings.FD(), 0).WithSymbol("established"),
+		asm.LoadMapValue(cfg, m.Settings.FD(), 0).WithSymbol("established"),
 		asm.LoadMem(flags, cfg, 0, asm.Word),
+		asm.LoadMapValue(asm.R1, m.RuleCounters.FD(), Default*CountersSize),
+		asm.StoreMem(asm.RFP, ruleAt, asm.R1, asm.DWord),
+		asm.JSet.Imm(flags, HasDests, "dests"),
+		asm.Ja.Label("chosen"),
+	}
+	insns = append(insns, choose(m, ctx, cfg, ruleAt)...)
+	insns = append(insns,
+		asm.LoadMem(flags, cfg, 0, asm.Word).WithSymbol("chosen"),
+		asm.JSet.Imm(flags, LeaveAlone, "alone"),
 		asm.Mov.Imm(failed, 0),
 		asm.JSet.Imm(flags, Force, "set"),
 		// Without Force, a connection that has keepalive on is the program's.
 		// A kernel that cannot answer (bpf_getsockopt(SO_KEEPALIVE) is
 		// recent) gets the settings, as if keepalive were off.
 		asm.StoreImm(asm.RFP, slot, 0, asm.Word),
-	}
+	)
 	insns = append(insns, call(solSocket, soKeepalive)...)
 	insns = append(insns,
 		asm.FnGetsockopt.Call(),
@@ -258,14 +304,14 @@ func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 		asm.LoadMem(asm.R1, asm.RFP, slot, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, "set"),
 	)
-	insns = append(insns, count(counters, LeftAlone)...)
+	insns = append(insns, counted(LeftAlone)...)
 	insns = append(insns,
 		asm.Ja.Label("out"),
 	)
 	// Counted, so that status tells from the kernel's own answer, not from
 	// its version, which connections were configured unasked; then on to
 	// the settings.
-	u := count(counters, Unanswered)
+	u := counted(Unanswered)
 	u[0] = u[0].WithSymbol("unanswered")
 	insns = append(insns, u...)
 	// The TCP options first and SO_KEEPALIVE last: with keepalive still
@@ -297,9 +343,18 @@ func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 		asm.Mov.Imm(failed, 1),
 	)
 	insns = append(insns, asm.JEq.Imm(failed, 0, "configured").WithSymbol("done"))
-	insns = append(insns, count(counters, Refused)...)
+	insns = append(insns, counted(Refused)...)
 	insns = append(insns, asm.Ja.Label("out"))
-	c := count(counters, Configured)
+	// A rule's KEEPALIVE=off: counted in the rule's LeftAlone only, the
+	// totals' counting the programs that turned keepalive on themselves.
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.RFP, ruleAt, asm.DWord).WithSymbol("alone"),
+		asm.Add.Imm(asm.R1, int32(8*LeftAlone)),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.StoreXAdd(asm.R1, asm.R2, asm.DWord),
+		asm.Ja.Label("out"),
+	)
+	c := counted(Configured)
 	c[0] = c[0].WithSymbol("configured")
 	insns = append(insns, c...)
 	if skErr >= 0 {
@@ -325,7 +380,7 @@ func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 			asm.LoadMem(asm.R1, asm.R0, int16(skErr), asm.Word),
 			asm.JNE.Imm(asm.R1, etimedout, "out"),
 		)
-		state = append(state, count(counters, TimedOut)...)
+		state = append(state, count(m.Counters, TimedOut)...)
 	}
 	insns = append(insns, state...)
 	insns = append(insns,
@@ -339,6 +394,102 @@ func SockOps(settings, counters *ebpf.Map, skErr int) *ebpf.ProgramSpec {
 		Instructions: insns,
 		License:      license,
 	}
+}
+
+// choose, from label "dests", finds the connection's rule: it looks the far
+// end up in the trie, which gives the rules whose network holds it, and
+// takes the first of them whose port range holds the service port. It
+// leaves cfg at that rule's settings (the default's when none) and the
+// rule's counters at ruleAt on the stack, and goes on to "chosen".
+//
+// The rules are checked by code unrolled MaxRules times rather than by a
+// loop: every kernel's verifier takes it, with no bounded-loop support.
+func choose(m Maps, ctx, cfg asm.Register, ruleAt int16) asm.Instructions {
+	const (
+		mask = asm.R8
+		port = asm.R9
+		key  = -40 // the trie key, TrieKeySize bytes, below ruleAt
+	)
+	// ::ffff:0:0/96, the third word of an IPv4-mapped address as loaded.
+	mapped := int32(binary.NativeEndian.Uint32([]byte{0, 0, 0xff, 0xff}))
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, ctx, sockOpsFamily, asm.Word).WithSymbol("dests"),
+		asm.JEq.Imm(asm.R2, afInet6, "v6"),
+		asm.LoadMem(asm.R1, ctx, sockOpsRemoteIP4, asm.Word),
+		// An IPv4 address (R1) is looked up as family 4, its 32 bits.
+		asm.StoreImm(asm.RFP, key, 32+32, asm.Word).WithSymbol("v4"),
+		asm.StoreImm(asm.RFP, key+4, 4, asm.Word),
+		asm.StoreMem(asm.RFP, key+8, asm.R1, asm.Word),
+		asm.StoreImm(asm.RFP, key+12, 0, asm.Word),
+		asm.StoreImm(asm.RFP, key+16, 0, asm.Word),
+		asm.StoreImm(asm.RFP, key+20, 0, asm.Word),
+		asm.Ja.Label("lookup"),
+		// An IPv6 socket's IPv4 peer (::ffff:a.b.c.d) is an IPv4 one.
+		asm.LoadMem(asm.R1, ctx, sockOpsRemoteIP6, asm.Word).WithSymbol("v6"),
+		asm.JNE.Imm(asm.R1, 0, "v6full"),
+		asm.LoadMem(asm.R1, ctx, sockOpsRemoteIP6+4, asm.Word),
+		asm.JNE.Imm(asm.R1, 0, "v6full"),
+		asm.LoadMem(asm.R1, ctx, sockOpsRemoteIP6+8, asm.Word),
+		asm.JNE.Imm32(asm.R1, mapped, "v6full"),
+		asm.LoadMem(asm.R1, ctx, sockOpsRemoteIP6+12, asm.Word),
+		asm.Ja.Label("v4"),
+		asm.StoreImm(asm.RFP, key, 32+128, asm.Word).WithSymbol("v6full"),
+		asm.StoreImm(asm.RFP, key+4, 6, asm.Word),
+	}
+	for w := int16(0); w < 4; w++ {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, ctx, sockOpsRemoteIP6+4*w, asm.Word),
+			asm.StoreMem(asm.RFP, key+8+4*w, asm.R1, asm.Word),
+		)
+	}
+	insns = append(insns,
+		asm.LoadMapPtr(asm.R1, m.Dests.FD()).WithSymbol("lookup"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, key),
+		asm.FnMapLookupElem.Call(),
+		asm.Mov.Imm(mask, 0),
+		asm.JEq.Imm(asm.R0, 0, "port"),
+		asm.LoadMem(mask, asm.R0, 0, asm.DWord),
+		// The service port: the peer's when the program connected, its
+		// own when it accepted.
+		asm.LoadMem(port, ctx, sockOpsLocalPort, asm.Word).WithSymbol("port"),
+		asm.LoadMem(asm.R2, ctx, sockOpsOp, asm.Word),
+		asm.JNE.Imm(asm.R2, activeEstablished, "rule0"),
+		asm.LoadMem(port, ctx, sockOpsRemotePort, asm.Word),
+		asm.HostTo(asm.BE, port, asm.Word),
+	)
+	base := cfg
+	insns = append(insns, asm.LoadMapValue(base, m.Rules.FD(), 0).WithSymbol("rule0"))
+	// Rule i: in the trie's set, and its port range (PortHi 0: every
+	// port) holds the port.
+	for i := range MaxRules {
+		next := fmt.Sprintf("rule%d", i+1)
+		found := fmt.Sprintf("found%d", i)
+		at := int16(i * RuleSize)
+		first := asm.Mov.Reg(asm.R1, mask)
+		if i > 0 {
+			first = first.WithSymbol(fmt.Sprintf("rule%d", i))
+		}
+		insns = append(insns,
+			first,
+			asm.RSh.Imm(asm.R1, int32(i)),
+			asm.And.Imm(asm.R1, 1),
+			asm.JEq.Imm(asm.R1, 0, next),
+			asm.LoadMem(asm.R2, base, at+rulePortHi, asm.Half),
+			asm.JEq.Imm(asm.R2, 0, found),
+			asm.JGT.Reg(port, asm.R2, next),
+			asm.LoadMem(asm.R2, base, at+rulePortLo, asm.Half),
+			asm.JLT.Reg(port, asm.R2, next),
+			asm.LoadMapValue(cfg, m.Rules.FD(), uint32(i*RuleSize)).WithSymbol(found),
+			asm.LoadMapValue(asm.R1, m.RuleCounters.FD(), uint32(i*CountersSize)),
+			asm.StoreMem(asm.RFP, ruleAt, asm.R1, asm.DWord),
+			asm.Ja.Label("chosen"),
+		)
+	}
+	// No rule: the default, whose counters are at ruleAt already.
+	insns = append(insns, asm.LoadMapValue(cfg, m.Settings.FD(), 0).WithSymbol(fmt.Sprintf("rule%d", MaxRules)),
+		asm.Ja.Label("chosen"))
+	return insns
 }
 
 // Setsockopt is the cgroup/setsockopt program for --force: a TCP stream

@@ -42,14 +42,20 @@ func TestProgramsLoad(t *testing.T) {
 		t.Skipf("SKIPPED LOUDLY: cannot create a BPF map here (%v); the programs were not verified", err)
 	}
 	defer settings.Close()
-	counters, err := ebpf.NewMap(CountersSpec())
-	if err != nil {
-		t.Fatal(err)
+	m := Maps{Settings: settings}
+	for _, o := range []struct {
+		m    **ebpf.Map
+		spec *ebpf.MapSpec
+	}{{&m.Counters, CountersSpec()}, {&m.Rules, RulesSpec()}, {&m.RuleCounters, RuleCountersSpec()}, {&m.Dests, DestsSpec()}} {
+		if *o.m, err = ebpf.NewMap(o.spec); err != nil {
+			t.Fatalf("%s: %v", o.spec.Name, err)
+		}
+		defer (*o.m).Close()
 	}
-	defer counters.Close()
-	progs := map[string]*ebpf.ProgramSpec{"sock_ops": SockOps(settings, counters, -1), "setsockopt": Setsockopt(settings, counters)}
+	counters := m.Counters
+	progs := map[string]*ebpf.ProgramSpec{"sock_ops": SockOps(m, -1), "setsockopt": Setsockopt(settings, counters)}
 	if off, err := SkErrOffset(); err == nil {
-		progs["sock_ops counting timeouts"] = SockOps(settings, counters, off)
+		progs["sock_ops counting timeouts"] = SockOps(m, off)
 	} else {
 		t.Logf("NOT VERIFIED: the sock_ops program that counts timeouts (no kernel BTF here: %v)", err)
 	}
@@ -61,7 +67,7 @@ func TestProgramsLoad(t *testing.T) {
 		}
 		p.Close()
 	}
-	bad := SockOps(settings, counters, -1)
+	bad := SockOps(m, -1)
 	bad.Instructions = bad.Instructions[:len(bad.Instructions)-1] // no exit
 	var ve *ebpf.VerifierError
 	if p, err := ebpf.NewProgram(bad); err == nil || !errors.As(err, &ve) {
