@@ -90,7 +90,9 @@ func TestHelpAndManAgree(t *testing.T) {
 	}
 	cgroupHelp := run{args: []string{ka, "cgroup", "--help"}}.exec(t)
 	applyHelp := run{args: []string{ka, "apply", "--help"}}.exec(t)
-	inHelp, inMan := set(help.stdout+cgroupHelp.stdout+applyHelp.stdout), set(plain)
+	// check's --to is in check's own usage only.
+	checkHelp := run{args: []string{ka, "check", "--help"}}.exec(t)
+	inHelp, inMan := set(help.stdout+cgroupHelp.stdout+applyHelp.stdout+checkHelp.stdout), set(plain)
 	for o := range inHelp {
 		if !inMan[o] {
 			t.Errorf("--help lists %s, keepalive(1) does not", o)
