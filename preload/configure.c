@@ -191,10 +191,35 @@ void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol,
 	errno = saved;
 }
 
+/* The options a program set itself on a socket under rules by destination,
+ * one bit per descriptor and option (by index in options): such a socket
+ * is configured at connect(), after the program's own calls, which must
+ * keep the last word they have when the library configures at socket(). */
+static unsigned char own[sizeof options / sizeof options[0]][KA_TRACKED / 8];
+
 void ka_forget(int fd)
 {
-	if (fd >= 0 && fd < KA_TRACKED)
-		__atomic_and_fetch(&configured[fd / 8], (unsigned char)~(1u << (fd % 8)), __ATOMIC_RELAXED);
+	if (fd < 0 || fd >= KA_TRACKED)
+		return;
+	unsigned char keep = (unsigned char)~(1u << (fd % 8));
+	__atomic_and_fetch(&configured[fd / 8], keep, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++)
+		__atomic_and_fetch(&own[i][fd / 8], keep, __ATOMIC_RELAXED);
+}
+
+void ka_owned(int fd, int level, int name)
+{
+	if (level != IPPROTO_TCP || fd < 0 || fd >= KA_TRACKED)
+		return;
+	int opt = kept_option(level, name);
+	if (opt < 0)
+		return;
+	int saved = errno;
+	struct ka_settings scratch;
+	const struct ka_settings *s = ka_get(&scratch);
+	if (s->ndest)
+		__atomic_or_fetch(&own[opt][fd / 8], (unsigned char)(1u << (fd % 8)), __ATOMIC_RELAXED);
+	errno = saved;
 }
 
 /* endpoint reads a socket address of family AF_INET or AF_INET6 that is at
@@ -249,6 +274,10 @@ static void route(const struct ka_settings *s, int fd, int family, const unsigne
 			if (d->cfg.state[v] == KA_OK)
 				r.cfg.state[v] = KA_OK, r.cfg.value[v] = d->cfg.value[v];
 	}
+	/* What the program set itself stays, unless KEEPALIVE=force. */
+	for (unsigned i = 0; i < sizeof options / sizeof options[0] && fd < KA_TRACKED && !s->forced; i++)
+		if ((__atomic_load_n(&own[i][fd / 8], __ATOMIC_RELAXED) >> (fd % 8)) & 1)
+			r.cfg.state[options[i].var] = KA_UNSET;
 	char buf[48];
 	ka_configure(&r, fd, family, IPPROTO_TCP, s->debug ? describe(buf, sizeof buf, how, d) : how);
 }

@@ -64,6 +64,11 @@ KA_HIDDEN int ka_setsockopt(int fd, int level, int name, const void *val, sockle
  * caller returns success without making it. */
 KA_HIDDEN int ka_keeps(int fd, int level, int name, const void *val, socklen_t len);
 
+/* ka_owned: the program set a TCP option of the library's on fd itself;
+ * under rules by destination, connect() then leaves it as the program set
+ * it. */
+KA_HIDDEN void ka_owned(int fd, int level, int name);
+
 /* ka_write_line writes one line for the user where it cannot harm the
  * host (output.c): a debug line is dropped when descriptor 2 is not safe to
  * write, any other line then goes to syslog. */

@@ -12,11 +12,16 @@ int ka_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	return real ? real(fd, level, name, val, len) : (int)syscall(SYS_setsockopt, fd, level, name, val, len);
 }
 
-/* Wrapped only for KEEPALIVE=force: without it, one flag test and the real
- * call. */
+/* Wrapped for KEEPALIVE=force, and for rules by destination, which
+ * configure a socket at connect(): there the program's own options, set
+ * before, must stay (ka_owned). Without either, one flag test and the real
+ * call, and for a TCP option one more. */
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	if (ka_keeps(fd, level, name, val, len))
 		return 0;
-	return ka_setsockopt(fd, level, name, val, len);
+	int r = ka_setsockopt(fd, level, name, val, len);
+	if (r == 0)
+		ka_owned(fd, level, name);
+	return r;
 }
