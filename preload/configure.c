@@ -37,6 +37,51 @@ static const struct {
 	{KA_VAR_KEEPUSERTIMEOUT, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"},
 };
 
+/* Bits by descriptor, for the first KA_TRACKED descriptors (a higher one
+ * is not tracked). A bit outlives its socket: each is cleared when the
+ * library meets a new socket on the descriptor, and ka_keeps checks that
+ * the descriptor is still a TCP socket with keepalive on before it keeps
+ * anything. */
+#define KA_TRACKED 65536
+#define NUM_OPTIONS (sizeof options / sizeof options[0])
+
+static void bit_set(unsigned char *m, int fd)
+{
+	if (fd >= 0 && fd < KA_TRACKED)
+		__atomic_or_fetch(&m[fd / 8], (unsigned char)(1u << (fd % 8)), __ATOMIC_RELAXED);
+}
+
+static void bit_clear(unsigned char *m, int fd)
+{
+	if (fd >= 0 && fd < KA_TRACKED)
+		__atomic_and_fetch(&m[fd / 8], (unsigned char)~(1u << (fd % 8)), __ATOMIC_RELAXED);
+}
+
+static int bit_get(const unsigned char *m, int fd)
+{
+	return fd >= 0 && fd < KA_TRACKED && (__atomic_load_n(&m[fd / 8], __ATOMIC_RELAXED) >> (fd % 8)) & 1;
+}
+
+/* configured: the library configured the socket, for KEEPALIVE=force;
+ * given: the options it set there, which force keeps (the default's or a
+ * rule's); own: the options a program set itself on a socket under rules
+ * by destination, which is configured at connect(), after the program's
+ * own calls: they keep the last word they have when the library
+ * configures at socket(). */
+static unsigned char configured[KA_TRACKED / 8];
+static unsigned char given[NUM_OPTIONS][KA_TRACKED / 8];
+static unsigned char own[NUM_OPTIONS][KA_TRACKED / 8];
+
+static void mark(int fd)
+{
+	bit_set(configured, fd);
+}
+
+static int marked(int fd)
+{
+	return bit_get(configured, fd);
+}
+
 /* say writes the debug line: only ever called with KEEPALIVE_DEBUG on, so
  * that the common path pays for no formatting. */
 static void say(int fd, int domain, int protocol, const char *how, const struct ka_line *ok, const struct ka_line *refused)
@@ -77,13 +122,16 @@ static void apply(const struct ka_settings *s, int fd, struct ka_line *ok, struc
 	int r = ka_setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 	if (ok)
 		note(r == 0 ? ok : refused, "SO_KEEPALIVE", r, on);
-	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++) {
+	for (unsigned i = 0; i < NUM_OPTIONS; i++) {
+		bit_clear(given[i], fd);
 		if (s->cfg.state[options[i].var] != KA_OK)
 			continue;
 		/* An option the kernel refuses for this kind of socket (MPTCP and
 		 * TCP_USER_TIMEOUT) is skipped; the others still apply. */
 		int v = (int)s->cfg.value[options[i].var];
 		r = ka_setsockopt(fd, options[i].level, options[i].name, &v, sizeof v);
+		if (r == 0)
+			bit_set(given[i], fd);
 		if (ok)
 			note(r == 0 ? ok : refused, options[i].label, r, v);
 	}
@@ -100,24 +148,6 @@ __attribute__((noinline)) static void configure_debug(const struct ka_settings *
 	ka_line_start(&refused, refusedb, sizeof refusedb);
 	apply(s, fd, &ok, &refused);
 	say(fd, domain, protocol, how, &ok, &refused);
-}
-
-/* The descriptors the library configured, for KEEPALIVE=force: one bit
- * each, the first KA_TRACKED of them (a higher one is not forced). A bit
- * outlives its socket; ka_keeps checks that the descriptor is still a TCP
- * socket with keepalive on before it keeps anything. */
-#define KA_TRACKED 65536
-static unsigned char configured[KA_TRACKED / 8];
-
-static void mark(int fd)
-{
-	if (fd >= 0 && fd < KA_TRACKED)
-		__atomic_or_fetch(&configured[fd / 8], (unsigned char)(1u << (fd % 8)), __ATOMIC_RELAXED);
-}
-
-static int marked(int fd)
-{
-	return fd >= 0 && fd < KA_TRACKED && (__atomic_load_n(&configured[fd / 8], __ATOMIC_RELAXED) >> (fd % 8)) & 1;
 }
 
 /* kept_option: the index in options of an option force keeps, -1 for
@@ -148,10 +178,15 @@ __attribute__((noinline)) static void say_kept(const struct ka_settings *s, int 
 	ka_put(&l, opt < 0 ? "SO_KEEPALIVE" : options[opt].label);
 	ka_put(&l, "=");
 	ka_put_num(&l, val && len >= (socklen_t)sizeof(int) ? *(const int *)val : -1);
+	/* The value kept is the socket's: the default's, or its rule's. */
+	int kept = 1;
+	socklen_t n = sizeof kept;
+	if (opt >= 0 && getsockopt(fd, options[opt].level, options[opt].name, &kept, &n) != 0)
+		kept = -1;
 	ka_put(&l, " not made: KEEPALIVE=force keeps ");
 	ka_put(&l, opt < 0 ? "SO_KEEPALIVE" : ka_rules[options[opt].var].var);
 	ka_put(&l, "=");
-	ka_put_num(&l, opt < 0 ? 1 : s->cfg.value[options[opt].var]);
+	ka_put_num(&l, kept);
 	ka_write_line(buf, 1);
 }
 
@@ -162,7 +197,7 @@ int ka_keeps(int fd, int level, int name, const void *val, socklen_t len)
 	if (!s->forced || !marked(fd))
 		return 0;
 	int opt = kept_option(level, name);
-	if (opt == -2 || (opt >= 0 && s->cfg.state[options[opt].var] != KA_OK))
+	if (opt == -2 || (opt >= 0 && !bit_get(given[opt], fd)))
 		return 0;
 	int saved = errno;
 	/* Two questions: only a TCP or MPTCP socket has one of these protocols
@@ -191,20 +226,11 @@ void ka_configure(const struct ka_settings *s, int fd, int domain, int protocol,
 	errno = saved;
 }
 
-/* The options a program set itself on a socket under rules by destination,
- * one bit per descriptor and option (by index in options): such a socket
- * is configured at connect(), after the program's own calls, which must
- * keep the last word they have when the library configures at socket(). */
-static unsigned char own[sizeof options / sizeof options[0]][KA_TRACKED / 8];
-
 void ka_forget(int fd)
 {
-	if (fd < 0 || fd >= KA_TRACKED)
-		return;
-	unsigned char keep = (unsigned char)~(1u << (fd % 8));
-	__atomic_and_fetch(&configured[fd / 8], keep, __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < sizeof options / sizeof options[0]; i++)
-		__atomic_and_fetch(&own[i][fd / 8], keep, __ATOMIC_RELAXED);
+	bit_clear(configured, fd);
+	for (unsigned i = 0; i < NUM_OPTIONS; i++)
+		bit_clear(own[i], fd);
 }
 
 void ka_owned(int fd, int level, int name)
@@ -218,7 +244,7 @@ void ka_owned(int fd, int level, int name)
 	struct ka_settings scratch;
 	const struct ka_settings *s = ka_get(&scratch);
 	if (s->ndest)
-		__atomic_or_fetch(&own[opt][fd / 8], (unsigned char)(1u << (fd % 8)), __ATOMIC_RELAXED);
+		bit_set(own[opt], fd);
 	errno = saved;
 }
 
@@ -275,8 +301,8 @@ static void route(const struct ka_settings *s, int fd, int family, const unsigne
 				r.cfg.state[v] = KA_OK, r.cfg.value[v] = d->cfg.value[v];
 	}
 	/* What the program set itself stays, unless KEEPALIVE=force. */
-	for (unsigned i = 0; i < sizeof options / sizeof options[0] && fd < KA_TRACKED && !s->forced; i++)
-		if ((__atomic_load_n(&own[i][fd / 8], __ATOMIC_RELAXED) >> (fd % 8)) & 1)
+	for (unsigned i = 0; i < NUM_OPTIONS && !s->forced; i++)
+		if (bit_get(own[i], fd))
 			r.cfg.state[options[i].var] = KA_UNSET;
 	char buf[48];
 	ka_configure(&r, fd, family, IPPROTO_TCP, s->debug ? describe(buf, sizeof buf, how, d) : how);
@@ -357,7 +383,13 @@ void ka_accepted(int listener, int fd, int family)
 		if (ka_wants(domain, type, protocol))
 			ka_configure(s, fd, domain, protocol, "accept");
 	} else if (on && marked(listener)) {
-		mark(fd); /* inherited the library's settings from its listener */
+		/* It inherited the library's settings from its listener. */
+		mark(fd);
+		for (unsigned i = 0; i < NUM_OPTIONS; i++)
+			if (bit_get(given[i], listener))
+				bit_set(given[i], fd);
+			else
+				bit_clear(given[i], fd);
 	}
 	errno = saved;
 }

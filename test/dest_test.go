@@ -299,24 +299,31 @@ func TestDestCheck(t *testing.T) {
 // plain lines, without rules.
 func TestDestProgramsOwnOptions(t *testing.T) {
 	args := []string{python(t), "-c", pyScript("dest_ownopts.py"), "127.0.0.2", "47331"}
-	get := func(preload bool, conf string) string {
+	get := func(preload bool, conf string) (conn, after string) {
 		r := run{preload: preload, args: args, env: []string{"KEEPALIVE_CONFIG=" + writeConf(t, conf)}}.exec(t)
 		if r.status.ExitStatus() != 0 || r.stderr != "" {
 			t.Fatalf("dest_ownopts.py: %s", r)
 		}
-		return rawLine(r.stdout, "conn")
+		return rawLine(r.stdout, "conn"), rawLine(r.stdout, "after")
 	}
-	control := get(false, "")
-	if !strings.HasPrefix(control, "conn ka=0 idle=5 ") || !strings.HasSuffix(control, " ut=1234") {
+	if control, _ := get(false, ""); !strings.HasPrefix(control, "conn ka=0 idle=5 ") || !strings.HasSuffix(control, " ut=1234") {
 		t.Fatalf("control, the program alone: %q, want its own idle=5 ut=1234 and keepalive off", control)
 	}
-	plain := get(true, "KEEPIDLE=60\nKEEPCNT=2\nKEEPUSERTIMEOUT=9\n")
-	ruled := get(true, "KEEPIDLE=600\nto 127.0.0.2 KEEPIDLE=60 KEEPCNT=2 KEEPUSERTIMEOUT=9\n")
+	plain, plainAfter := get(true, "KEEPIDLE=60\nKEEPCNT=2\nKEEPUSERTIMEOUT=9\n")
+	ruled, ruledAfter := get(true, "KEEPIDLE=600\nto 127.0.0.2 KEEPIDLE=60 KEEPCNT=2 KEEPUSERTIMEOUT=9\n")
 	if want := "conn ka=1 idle=5 cnt=2 ut=1234"; plain != want || ruled != want {
 		t.Errorf("without rules %q, with a rule %q: want both %q (the program's idle and user timeout, the rest the library's)", plain, ruled, want)
 	}
-	forced := get(true, "KEEPALIVE=force\nKEEPIDLE=600\nto 127.0.0.2 KEEPIDLE=60 KEEPCNT=2 KEEPUSERTIMEOUT=9\n")
+	if want := "after ka=1 idle=5 cnt=7 ut=1234"; plainAfter != want || ruledAfter != want {
+		t.Errorf("the program's KEEPCNT after connect: without rules %q, with a rule %q: want both %q", plainAfter, ruledAfter, want)
+	}
+	// KEEPALIVE=force keeps what the library set, the rule's options
+	// included where the default sets none (KEEPCNT here).
+	forced, forcedAfter := get(true, "KEEPALIVE=force\nKEEPIDLE=600\nto 127.0.0.2 KEEPIDLE=60 KEEPCNT=2 KEEPUSERTIMEOUT=9\n")
 	if want := "conn ka=1 idle=60 cnt=2 ut=9000"; forced != want {
 		t.Errorf("KEEPALIVE=force with a rule: %q, want the rule's %q over the program's", forced, want)
+	}
+	if want := "after ka=1 idle=60 cnt=2 ut=9000"; forcedAfter != want {
+		t.Errorf("KEEPALIVE=force with a rule, the program's KEEPCNT after connect: %q, want the rule's kept: %q", forcedAfter, want)
 	}
 }
