@@ -157,7 +157,7 @@ func (r *Run) Apply(pid int) Process {
 		if !ok {
 			continue
 		}
-		sk := Socket{FD: f.Num, Inode: f.Inode, Listening: d.State == tcpListen, Local: d.Local, Peer: d.Peer}
+		sk := Socket{FD: f.Num, Inode: f.Inode, Listening: d.State == procsock.StateListen, Local: d.Local, Peer: d.Peer}
 		if first, seen := done[f.Inode]; seen {
 			sk.SharedWith = first
 		}
@@ -215,11 +215,6 @@ func failAll(p *Process) {
 	}
 }
 
-const (
-	tcpEstablished = 1
-	tcpListen      = 10
-)
-
 // tcpSockets are the established and listening TCP sockets of pid's
 // network namespace, by inode, as dumped at the namespace's first process.
 // A connection made since then is not in it, as it would not be in a
@@ -237,7 +232,7 @@ func (r *Run) tcpSockets(pid int) (map[uint64]procsock.Diag, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	d, err := procsock.Dump(fd, 1<<tcpEstablished|1<<tcpListen)
+	d, err := procsock.Dump(fd, 1<<procsock.StateEstablished|1<<procsock.StateListen)
 	if err == nil {
 		r.diag[ns] = d
 	}

@@ -40,8 +40,14 @@ type inetDiagMsg struct {
 	Inode                         uint32
 }
 
+// TCP states a Diag may hold (include/net/tcp_states.h); Dump's mask is
+// 1<<state.
 const (
-	tcpEstablished = 1
+	StateEstablished = 1
+	StateListen      = 10
+)
+
+const (
 	// Timer values a Diag may hold.
 	// idiag_timer values (net/ipv4/inet_diag.c): the retransmit, loss probe
 	// or reordering timer; the socket timer, which for an established TCP
@@ -65,7 +71,7 @@ const AllStates = 0xfff
 // Established dumps the established TCP sockets (IPv4 and IPv6) of the
 // network namespace that fd's netlink socket was made in, by inode.
 func Established(fd int) (map[uint64]Diag, error) {
-	return Dump(fd, 1<<tcpEstablished)
+	return Dump(fd, 1<<StateEstablished)
 }
 
 // Dump lists the TCP sockets in states (a mask of 1<<state), by inode.
