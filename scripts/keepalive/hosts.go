@@ -16,7 +16,7 @@ import (
 // established TCP connections.
 
 func statusAll(stdout, stderr io.Writer, timers, asJSON bool) int {
-	h, err := hostscan.Scan(timers)
+	h, err := hostscan.Scan(hostscan.Options{Timers: timers})
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
 		return 1

@@ -52,7 +52,7 @@ func metrics(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, metricsUsage)
 		return 0
 	}
-	h, err := hostscan.Scan(*timers)
+	h, err := hostscan.Scan(hostscan.Options{Timers: *timers})
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive metrics: %v\n", err)
 		return 1

@@ -28,7 +28,11 @@ type Process struct {
 	Unknown   int  // keepalive state hidden by another running timer
 	MinIdle   int  // shortest TCP_KEEPIDLE among keepalive connections, seconds; 0 unknown
 	Inferred  bool // keepalive read from the kernel's timers, not getsockopt
-	fds       []procsock.FD
+	// With Options.Conns: the connections without keepalive (AtRisk of
+	// them), and the network namespace they are in.
+	AtRiskConns []Conn
+	NetNS       string
+	fds         []procsock.FD
 }
 
 // Which connections have SO_KEEPALIVE on: inet_diag does not carry the
@@ -46,6 +50,18 @@ type Process struct {
 type Host struct {
 	Listed  []*Process
 	Skipped map[string]int
+	// With Options.Conns: each network namespace's listening TCP ports.
+	Listening map[string]Ports
+}
+
+// Options say what Scan reads.
+type Options struct {
+	// Timers reads keepalive from the kernel's timers only, without
+	// duplicating descriptors.
+	Timers bool
+	// Conns keeps the ends of each connection without keepalive and the
+	// listening ports of each network namespace, for ByRule.
+	Conns bool
 }
 
 // AtRisk is the connections without keepalive.
@@ -67,15 +83,14 @@ func (h *Host) Totals() (conns, risky, riskyConns, inferred int) {
 	return
 }
 
-// Scan lists the host's processes (all but this one); timers reads
-// keepalive from the kernel's timers only, without duplicating descriptors.
-func Scan(timers bool) (*Host, error) {
+// Scan lists the host's processes (all but this one).
+func Scan(o Options) (*Host, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
 	}
 	self := os.Getpid()
-	h := &Host{Skipped: map[string]int{}}
+	h := &Host{Skipped: map[string]int{}, Listening: map[string]Ports{}}
 	byNS := map[string][]*Process{} // network namespace -> processes
 	nsPID := map[string]int{}
 	for _, e := range entries {
@@ -111,14 +126,28 @@ func Scan(timers bool) (*Host, error) {
 			h.Skipped[reason] += len(procs)
 			continue
 		}
-		socks, err := procsock.Established(fd)
+		states := uint32(1 << procsock.StateEstablished)
+		if o.Conns {
+			states |= 1 << procsock.StateListen
+		}
+		socks, err := procsock.Dump(fd, states)
 		unix.Close(fd)
 		if err != nil {
 			h.Skipped[err.Error()] += len(procs)
 			continue
 		}
+		if o.Conns {
+			listening := Ports{}
+			for _, d := range socks {
+				if d.State == procsock.StateListen {
+					listening[d.Local.Port()] = true
+				}
+			}
+			h.Listening[ns] = listening
+		}
 		for _, p := range procs {
-			if count(p, socks, timers) {
+			p.NetNS = ns
+			if count(p, socks, o) {
 				h.Listed = append(h.Listed, p)
 			}
 		}
@@ -163,9 +192,9 @@ func sockets(pid int) (*Process, string, error) {
 }
 
 // count fills in p's connections from socks; false when it holds none.
-func count(p *Process, socks map[uint64]procsock.Diag, timers bool) bool {
+func count(p *Process, socks map[uint64]procsock.Diag, o Options) bool {
 	pidfd, err := -1, errors.New("--timers")
-	if !timers {
+	if !o.Timers {
 		pidfd, err = unix.PidfdOpen(p.PID, 0)
 		if err == nil {
 			defer unix.Close(pidfd)
@@ -173,19 +202,26 @@ func count(p *Process, socks map[uint64]procsock.Diag, timers bool) bool {
 	}
 	for _, fd := range p.fds {
 		d, ok := socks[fd.Inode]
-		if !ok {
+		if !ok || d.State != procsock.StateEstablished {
 			continue
 		}
 		p.TCP++
+		atRisk := func() {
+			if o.Conns {
+				p.AtRiskConns = append(p.AtRiskConns, Conn{Local: d.Local, Peer: d.Peer})
+			}
+		}
 		if pidfd >= 0 && err == nil {
-			o, gerr := procsock.Read(pidfd, fd)
+			opts, gerr := procsock.Read(pidfd, fd)
 			switch {
 			case gerr == nil:
-				if o.Keepalive != 0 {
+				if opts.Keepalive != 0 {
 					p.Keepalive++
-					if o.Idle > 0 && (p.MinIdle == 0 || o.Idle < p.MinIdle) {
-						p.MinIdle = o.Idle
+					if opts.Idle > 0 && (p.MinIdle == 0 || opts.Idle < p.MinIdle) {
+						p.MinIdle = opts.Idle
 					}
+				} else {
+					atRisk()
 				}
 				continue
 			case errors.Is(gerr, procsock.ErrChanged):
@@ -199,6 +235,7 @@ func count(p *Process, socks map[uint64]procsock.Diag, timers bool) bool {
 		case procsock.TimerKeepalive:
 			p.Keepalive++
 		case procsock.TimerNone:
+			atRisk()
 		default:
 			p.Unknown++
 		}

@@ -3,8 +3,11 @@ package hostscan
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -42,7 +45,7 @@ func hold() {
 		a.(*net.TCPConn).SetKeepAlive(false)
 		conns = append(conns, c, a)
 	}
-	os.Stdout.WriteString("ready\n")
+	os.Stdout.WriteString("ready " + strconv.Itoa(l.Addr().(*net.TCPAddr).Port) + "\n")
 	bufio.NewReader(os.Stdin).ReadString('\n')
 }
 
@@ -60,11 +63,13 @@ func TestScan(t *testing.T) {
 	}
 	defer cmd.Wait()
 	defer in.Close()
-	if l, _ := bufio.NewReader(out).ReadString('\n'); l != "ready\n" {
+	l, _ := bufio.NewReader(out).ReadString('\n')
+	port, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(l, "ready "), "\n"))
+	if err != nil {
 		t.Fatalf("the child did not start: %q", l)
 	}
 	for _, timers := range []bool{false, true} {
-		h, err := Scan(timers)
+		h, err := Scan(Options{Timers: timers, Conns: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,6 +87,22 @@ func TestScan(t *testing.T) {
 		}
 		if p.TCP != 4 || p.Keepalive != 1 || p.AtRisk() != 3 || p.Inferred != timers {
 			t.Errorf("timers %v: %+v, want 4 connections, 1 with keepalive, 3 at risk", timers, *p)
+		}
+		// The three at risk: the two accepted ends (their own port is the
+		// listener's) and the dialled one without keepalive, each with the
+		// listener's port as its service port.
+		listening := h.Listening[p.NetNS]
+		accepted := 0
+		for _, c := range p.AtRiskConns {
+			if c.Accepted(listening) {
+				accepted++
+			}
+			if c.ServicePort(listening) != uint16(port) || c.Local.Addr() != netip.MustParseAddr("127.0.0.1") {
+				t.Errorf("timers %v: connection %v: service port %d, want %d", timers, c, c.ServicePort(listening), port)
+			}
+		}
+		if len(p.AtRiskConns) != 3 || accepted != 2 || !listening[uint16(port)] {
+			t.Errorf("timers %v: at risk %v, %d accepted, listening %v; want 3, 2 accepted, %d listening", timers, p.AtRiskConns, accepted, listening, port)
 		}
 	}
 }
