@@ -15,14 +15,27 @@ import (
 // statusAll lists every process the caller may inspect that holds
 // established TCP connections.
 
-func statusAll(stdout, stderr io.Writer, timers, asJSON bool) int {
-	h, err := hostscan.Scan(hostscan.Options{Timers: timers})
+func statusAll(stdout, stderr io.Writer, timers, asJSON bool, config string) int {
+	file, note, err := rulesFile(config)
+	if err != nil {
+		fmt.Fprintf(stderr, "keepalive status: --config %v\n", err)
+		return 1
+	}
+	if note != "" {
+		fmt.Fprintf(stderr, "keepalive status: note: %s\n", note)
+	}
+	byRule := len(file.Dests) > 0
+	h, err := hostscan.Scan(hostscan.Options{Timers: timers, Conns: byRule})
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
 		return 1
 	}
+	var b *hostscan.ByRule
+	if byRule {
+		b = h.ByRule(file)
+	}
 	if asJSON {
-		return writeJSON(stdout, stderr, hostReportOf(h))
+		return writeJSON(stdout, stderr, hostReportOf(h, b))
 	}
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "PID\tCOMMAND\tTCP\tKEEPALIVE\tIDLE\tAT-RISK")
@@ -67,5 +80,6 @@ func statusAll(stdout, stderr io.Writer, timers, asJSON bool) int {
 		fmt.Fprintf(stdout, "(for %d process(es) keepalive was read from the kernel's timers, not from their descriptors; "+
 			"?:N counts connections whose keepalive timer is hidden by a retransmission, and IDLE is then ?)\n", inferred)
 	}
+	printByRule(stdout, b)
 	return 0
 }

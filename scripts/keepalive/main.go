@@ -4,10 +4,10 @@
 //
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
 //	keepalive check [--config FILE] [--lib PATH]
-//	keepalive status [--timers] [--json] | keepalive status [--json] PID
+//	keepalive status [--timers] [--json] [--config FILE] | keepalive status [--json] PID
 //	keepalive apply [OPTION]... PID... | UNIT | CGROUP
 //	keepalive cgroup attach|detach|status|load|unload ...
-//	keepalive metrics [--textfile DIR]
+//	keepalive metrics [--textfile DIR] [--config FILE]
 //	keepalive --version
 package main
 
@@ -28,10 +28,10 @@ import (
 // usage takes its ranges from shim's rules, the library's own.
 var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
        keepalive check [--config FILE] [--lib PATH]
-       keepalive status [--timers] [--json] | keepalive status [--json] PID
+       keepalive status [--timers] [--json] [--config FILE] | keepalive status [--json] PID
        keepalive apply [OPTION]... PID...|UNIT|CGROUP (see keepalive apply --help)
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
-       keepalive metrics [--textfile DIR] (see keepalive metrics --help)
+       keepalive metrics [--textfile DIR] [--config FILE] (see keepalive metrics --help)
        keepalive --version
 
 Runs COMMAND with libkeepalive preloaded (prepended to any LD_PRELOAD), so
@@ -63,10 +63,12 @@ this system. Exit status 0 when all is well, 1 otherwise.
 keepalive status lists every process you may inspect that holds established
 TCP connections: how many, how many have keepalive on, the shortest idle
 time, and AT-RISK when some have none (--timers: keepalive read from the
-kernel's timers, without duplicating descriptors). keepalive status PID
-shows one process's TCP sockets with their settings and running timer.
-Other users' processes need root. --json writes the same as JSON, with
-field names that stay (docs/json.md).
+kernel's timers, without duplicating descriptors). When the configuration
+file (/etc/keepalive.conf, or --config FILE) holds rules by destination, it
+also counts the connections at risk by the rule they fall under. keepalive
+status PID shows one process's TCP sockets with their settings and running
+timer. Other users' processes need root. --json writes the same as JSON,
+with field names that stay (docs/json.md).
 
 keepalive apply gives the connections running processes hold now the
 settings, without a restart (see keepalive apply --help).

@@ -25,13 +25,18 @@ import (
 	"github.com/libkeepalive/libkeepalive/scripts/keepalive/sockops"
 )
 
-const metricsUsage = `usage: keepalive metrics [--textfile DIR] [--bpffs DIR] [--timers]
+const metricsUsage = `usage: keepalive metrics [--textfile DIR] [--bpffs DIR] [--timers] [--config FILE]
 
 Prints the host's TCP keepalive coverage (as keepalive status) and the
 cgroup mode's counters (as keepalive cgroup status) in Prometheus's text
 format. --textfile DIR writes DIR/keepalive.prom instead, atomically (a
 temporary file renamed over it), for node_exporter's
 --collector.textfile.directory. Other users' processes need root.
+
+When the configuration file (--config FILE, default /etc/keepalive.conf;
+KEEPALIVE_CONFIG is not read) holds rules by destination, the connections
+at risk are also counted by the rule they fall under
+(keepalive_at_risk_connections_by_rule, docs/metrics.md).
 `
 
 func metrics(args []string, stdout, stderr io.Writer) int {
@@ -40,6 +45,7 @@ func metrics(args []string, stdout, stderr io.Writer) int {
 	textfile := fs.String("textfile", "", "")
 	bpffs := fs.String("bpffs", defaultBpffs, "")
 	timers := fs.Bool("timers", false, "")
+	config := fs.String("config", "", "")
 	help := fs.Bool("help", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if err == nil {
@@ -52,14 +58,28 @@ func metrics(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, metricsUsage)
 		return 0
 	}
-	h, err := hostscan.Scan(hostscan.Options{Timers: *timers})
+	file, note, err := rulesFile(*config)
+	if err != nil {
+		fmt.Fprintf(stderr, "keepalive metrics: --config %v\n", err)
+		return 1
+	}
+	if note != "" {
+		fmt.Fprintf(stderr, "keepalive metrics: note: %s\n", note)
+	}
+	byRule := len(file.Dests) > 0
+	h, err := hostscan.Scan(hostscan.Options{Timers: *timers, Conns: byRule})
 	if err != nil {
 		fmt.Fprintf(stderr, "keepalive metrics: %v\n", err)
 		return 1
 	}
+	var b *hostscan.ByRule
+	if byRule {
+		b = h.ByRule(file)
+	}
 	var buf bytes.Buffer
 	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range append(hostFamilies(h), cgroupFamilies(*bpffs)...) {
+	families := append(hostFamilies(h), byRuleFamilies(b)...)
+	for _, mf := range append(families, cgroupFamilies(*bpffs)...) {
 		if err := enc.Encode(mf); err != nil {
 			fmt.Fprintf(stderr, "keepalive metrics: %v\n", err)
 			return 1

@@ -33,6 +33,9 @@ type hostReport struct {
 	AtRisk          int             `json:"at_risk"`           // of them without keepalive
 	AtRiskProcesses int             `json:"at_risk_processes"` // processes holding any
 	Skipped         []skipReport    `json:"skipped"`
+	// ByRule: the connections at risk by the rule by destination they
+	// fall under; null when the configuration file holds no rules.
+	ByRule *byRuleReport `json:"by_rule"`
 }
 
 type processReport struct {
@@ -53,8 +56,8 @@ type skipReport struct {
 	Processes int    `json:"processes"`
 }
 
-func hostReportOf(h *hostscan.Host) hostReport {
-	r := hostReport{Processes: []processReport{}, Skipped: []skipReport{}}
+func hostReportOf(h *hostscan.Host, b *hostscan.ByRule) hostReport {
+	r := hostReport{Processes: []processReport{}, Skipped: []skipReport{}, ByRule: byRuleReportOf(b)}
 	for _, p := range h.Listed {
 		pr := processReport{PID: p.PID, Command: p.Command, Established: p.TCP, Keepalive: p.Keepalive, AtRisk: max(p.AtRisk(), 0),
 			Unknown: p.Unknown, FromTimers: p.Inferred}

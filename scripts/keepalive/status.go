@@ -26,37 +26,53 @@ type sock struct {
 	opts        *procsock.Options // from getsockopt on a duplicate of the descriptor; nil if not read
 }
 
-const statusUsage = `usage: keepalive status [--timers] [--json]
+const statusUsage = `usage: keepalive status [--timers] [--json] [--config FILE]
        keepalive status [--json] PID
 
 Lists every process you may inspect that holds established TCP connections:
 how many, how many have keepalive on, the shortest idle time, and AT-RISK:N
-when N have none (keepalive apply cures them without a restart). With PID,
-one process's TCP sockets with their settings and running timer. Other
-users' processes need root.
+when N have none (keepalive apply cures them without a restart). When the
+configuration file holds rules by destination, the connections at risk are
+also counted by the rule they fall under. With PID, one process's TCP
+sockets with their settings and running timer. Other users' processes need
+root.
 
-  --timers  read keepalive from the kernel's timers, without duplicating
-            descriptors (a pending retransmission hides it: counted as ?)
-  --json    the same as JSON, with field names that stay (docs/json.md)
+  --timers       read keepalive from the kernel's timers, without duplicating
+                 descriptors (a pending retransmission hides it: counted as ?)
+  --json         the same as JSON, with field names that stay (docs/json.md)
+  --config FILE  the configuration file whose rules by destination the
+                 connections at risk are counted by (default:
+                 /etc/keepalive.conf; KEEPALIVE_CONFIG is not read)
 `
 
 func status(args []string, stdout, stderr io.Writer) int {
-	var timers, asJSON bool
+	var timers, asJSON, hasConfig bool
+	var config string
 	var rest []string
-	for _, a := range args {
-		switch a {
-		case "--timers", "-timers":
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--timers" || a == "-timers":
 			timers = true
-		case "--json", "-json":
+		case a == "--json" || a == "-json":
 			asJSON = true
+		case a == "--config" || a == "-config":
+			if i+1 == len(args) {
+				fmt.Fprintf(stderr, "keepalive status: --config needs a file\n%s", statusUsage)
+				return 2
+			}
+			i++
+			config, hasConfig = args[i], true
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			_, config, _ = strings.Cut(a, "=")
+			hasConfig = true
 		default:
 			rest = append(rest, a)
 		}
 	}
 	if len(rest) == 0 {
-		return statusAll(stdout, stderr, timers, asJSON)
+		return statusAll(stdout, stderr, timers, asJSON, config)
 	}
-	if len(rest) != 1 || timers {
+	if len(rest) != 1 || timers || hasConfig {
 		fmt.Fprint(stderr, statusUsage)
 		return 2
 	}
