@@ -236,3 +236,55 @@ func TestMetrics(t *testing.T) {
 		}
 	})
 }
+
+// keepalive metrics with rules by destination: the connections at risk by
+// rule and those a KEEPALIVE=off rule leaves alone, the counts ss's,
+// checked by promtool; a file without rules adds no family (the control).
+func TestMetricsByRule(t *testing.T) {
+	c := newByRuleCase(t)
+	r := run{args: []string{command, "metrics", "--config", c.conf}, timeout: 60 * time.Second}.exec(t)
+	if r.status != 0 {
+		t.Fatalf("metrics --config: %s", r)
+	}
+	mfs := parseMetrics(t, r.stdout)
+	if got := sample(mfs, "keepalive_at_risk_connections_by_rule", "line", "2", "rule", c.rule); got != float64(c.ruleN) {
+		t.Errorf("keepalive_at_risk_connections_by_rule{line=\"2\",rule=%q} = %v, want %d (ss)", c.rule, got, c.ruleN)
+	}
+	if got := sample(mfs, "keepalive_left_alone_connections_by_rule", "line", "3", "rule", c.off); got != float64(c.offN) {
+		t.Errorf("keepalive_left_alone_connections_by_rule{line=\"3\",rule=%q} = %v, want %d (ss)", c.off, got, c.offN)
+	}
+	if got := sample(mfs, "keepalive_at_risk_connections_by_rule", "rule", "default"); got < float64(c.ownDf) {
+		t.Errorf("keepalive_at_risk_connections_by_rule{rule=\"default\"} = %v, want at least the holder's %d", got, c.ownDf)
+	}
+	// Every connection at risk is counted once: by rule, left alone, or
+	// under the default.
+	total := func(name string) (n float64) {
+		for _, m := range mfs[name].GetMetric() {
+			n += m.GetGauge().GetValue()
+		}
+		return n
+	}
+	if byRule, all := total("keepalive_at_risk_connections_by_rule")+total("keepalive_left_alone_connections_by_rule"), total("keepalive_at_risk_connections"); byRule != all {
+		t.Errorf("by rule %v connections, keepalive_at_risk_connections %v", byRule, all)
+	}
+	if sample(mfs, "keepalive_left_alone_connections_by_rule", "line", "2") != -1 || sample(mfs, "keepalive_at_risk_connections_by_rule", "line", "3") != -1 {
+		t.Errorf("a rule is in both families:\n%s", r.stdout)
+	}
+	t.Run("promtool", func(t *testing.T) {
+		need(t, "promtool")
+		f := filepath.Join(t.TempDir(), "m.prom")
+		os.WriteFile(f, []byte(r.stdout), 0o644)
+		if p := (run{args: []string{"sh", "-c", `promtool check metrics < "$1"`, "sh", f}, timeout: 30 * time.Second}).exec(t); p.status != 0 || strings.TrimSpace(p.stdout+p.stderr) != "" {
+			t.Errorf("promtool check metrics: %s", p)
+		}
+	})
+
+	// The control: a file without rules.
+	plain := filepath.Join(t.TempDir(), "keepalive.conf")
+	os.WriteFile(plain, []byte("KEEPIDLE=300\n"), 0o644)
+	r = run{args: []string{command, "metrics", "--config", plain}, timeout: 60 * time.Second}.exec(t)
+	mfs = parseMetrics(t, r.stdout)
+	if r.status != 0 || mfs["keepalive_at_risk_connections_by_rule"] != nil || mfs["keepalive_left_alone_connections_by_rule"] != nil || mfs["keepalive_at_risk_connections"] == nil {
+		t.Errorf("control: metrics without rules: %s", r)
+	}
+}

@@ -7,8 +7,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -354,5 +357,179 @@ func TestStatusJSON(t *testing.T) {
 		if established != ss[pid] || on != timers {
 			t.Errorf("status --json %d: %d established, %d with keepalive; ss: %d established, %d keepalive timers", pid, established, on, ss[pid], timers)
 		}
+	}
+}
+
+// byRuleCase is a holder of loopback connections without keepalive
+// (py/rules_holder.py), a configuration file with two rules for some of
+// them, and how many of its connections fall under each, from what ss
+// says the kernel holds.
+type byRuleCase struct {
+	pid                int
+	conf               string // the rules' file
+	rule, off          string // the rules' text, as keepalive check prints them
+	ruleN, offN, ownDf int    // the holder's connections under each; ownDf: under none
+}
+
+func newByRuleCase(t *testing.T) byRuleCase {
+	t.Helper()
+	py := python(t)
+	need(t, "ss")
+	c := byRuleCase{pid: holder(t, nil, py, "-c", pyScript("rules_holder.py"), "3", "4", "2")}
+	ss := func(state string) [][2]netip.AddrPort {
+		out, err := exec.Command("ss", "-tnpH", "state", state).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ends [][2]netip.AddrPort
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 4 || !strings.Contains(l, "pid="+strconv.Itoa(c.pid)+",") {
+				continue
+			}
+			local, err := netip.ParseAddrPort(f[2])
+			if err != nil {
+				t.Fatalf("ss: %q: %v", l, err)
+			}
+			peer, _ := netip.ParseAddrPort(f[3]) // a listener's *:* does not parse: no peer
+			ends = append(ends, [2]netip.AddrPort{local, peer})
+		}
+		return ends
+	}
+	listening, established := ss("listening"), ss("established")
+	// Which listener is which: the one on 127.0.0.2, and of the two on
+	// 127.0.0.1 the one with two connections made to it.
+	ports := map[uint16]bool{}
+	var p2, p3 uint16
+	for _, l := range listening {
+		ports[l[0].Port()] = true
+		made := 0
+		for _, e := range established {
+			if e[1] == l[0] {
+				made++
+			}
+		}
+		switch {
+		case l[0].Addr() == netip.MustParseAddr("127.0.0.2"):
+			p2 = l[0].Port()
+		case made == 2:
+			p3 = l[0].Port()
+		}
+	}
+	if len(listening) != 3 || len(established) != 2*(3+4+2) || p2 == 0 || p3 == 0 {
+		t.Fatalf("control: ss shows %d listeners and %d connections of the holder (want 3 and 18), port %d on 127.0.0.2, %d with 2 connections",
+			len(listening), len(established), p2, p3)
+	}
+	c.rule = fmt.Sprintf("to 127.0.0.2/32 port %d KEEPIDLE=60", p2)
+	c.off = fmt.Sprintf("to 127.0.0.0/8 port %d KEEPALIVE=off", p3)
+	c.conf = filepath.Join(t.TempDir(), "keepalive.conf")
+	os.WriteFile(c.conf, []byte(fmt.Sprintf("KEEPIDLE=300\nto 127.0.0.2 port %d KEEPIDLE=60\nto 127.0.0.0/8 port %d KEEPALIVE=off\n", p2, p3)), 0o644)
+	// The rule each connection falls under, as the library reads it: the
+	// far end, and the service port (its own port if that is a listener's,
+	// accepted, else the peer's).
+	onP2 := 0
+	for _, e := range established {
+		local, peer := e[0], e[1]
+		service := peer.Port()
+		if ports[local.Port()] {
+			service = local.Port()
+		}
+		if service == p2 {
+			onP2++
+		}
+		switch {
+		case peer.Addr() == netip.MustParseAddr("127.0.0.2") && service == p2:
+			c.ruleN++
+		case service == p3:
+			c.offN++
+		default:
+			c.ownDf++
+		}
+	}
+	// Some of the connections to 127.0.0.2 were made from 127.0.0.1: their
+	// accepted ends' far end is not the rule's.
+	// The three counts differ, so that one said for another is seen.
+	if c.ruleN == 0 || c.ruleN >= onP2 || c.offN == 0 || c.ownDf == 0 || c.ruleN == c.offN || c.ruleN == c.ownDf || c.offN == c.ownDf {
+		t.Fatalf("control: the holder's connections do not test the rules: %d under the rule (of %d on its port), %d left alone, %d under none", c.ruleN, onP2, c.offN, c.ownDf)
+	}
+	return c
+}
+
+// keepalive status with rules by destination: the connections at risk by
+// rule in the table's section and in --json, the counts ss's; a file
+// without rules adds nothing (the control).
+func TestStatusByRule(t *testing.T) {
+	ka := buildTree(t)
+	c := newByRuleCase(t)
+	line := regexp.MustCompile(`(?m)^  (\d+|-) +(\d+|-) +(.*)$`)
+	for _, timers := range []bool{false, true} {
+		args := []string{ka, "status", "--config", c.conf}
+		if timers {
+			args = append(args, "--timers")
+		}
+		r := run{args: args}.exec(t)
+		t.Logf("%v:\n%s", args[1:], r.stdout)
+		_, section, ok := strings.Cut(r.stdout, "\nAt risk by rule ("+c.conf+"; ")
+		if r.status != 0 || !ok || statusRows(t, r.stdout)[c.pid].risk != "AT-RISK:18" {
+			t.Fatalf("%v: %s", args[1:], r)
+		}
+		got := map[string][2]string{}
+		for _, m := range line.FindAllStringSubmatch(section, -1) {
+			got[m[3]] = [2]string{m[1], m[2]}
+		}
+		want := map[string][2]string{
+			c.rule: {strconv.Itoa(c.ruleN), "2"},
+			c.off + " (left alone by rule: " + strconv.Itoa(c.offN) + " connection(s) without keepalive by choice)": {"-", "3"},
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%v: %q: %v, want %v", args[1:], k, got[k], w)
+			}
+		}
+		if df, ok := got["the default (no rule matches)"]; !ok || df[1] != "-" || atoi(t, df[0]) < c.ownDf {
+			t.Errorf("%v: the default: %v, want at least the holder's %d", args[1:], df, c.ownDf)
+		}
+	}
+
+	r := run{args: []string{ka, "status", "--json", "--config", c.conf}}.exec(t)
+	var host struct {
+		AtRisk int `json:"at_risk"`
+		ByRule *struct {
+			Config string `json:"config"`
+			Rules  []struct {
+				Line        int    `json:"line"`
+				Rule        string `json:"rule"`
+				LeavesAlone bool   `json:"leaves_alone"`
+				AtRisk      int    `json:"at_risk"`
+				LeftAlone   int    `json:"left_alone"`
+			} `json:"rules"`
+			DefaultAtRisk int      `json:"default_at_risk"`
+			Problems      []string `json:"problems"`
+		} `json:"by_rule"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &host); err != nil || r.status != 0 || host.ByRule == nil || len(host.ByRule.Rules) != 2 {
+		t.Fatalf("status --json --config: %v\n%s", err, r)
+	}
+	b := host.ByRule
+	r0, r1 := b.Rules[0], b.Rules[1]
+	if b.Config != c.conf || r0.Line != 2 || r0.Rule != c.rule || r0.LeavesAlone || r0.AtRisk != c.ruleN || r0.LeftAlone != 0 ||
+		r1.Line != 3 || r1.Rule != c.off || !r1.LeavesAlone || r1.AtRisk != 0 || r1.LeftAlone != c.offN ||
+		b.DefaultAtRisk < c.ownDf || len(b.Problems) != 0 {
+		t.Errorf("by_rule: %+v\nwant the rule's %d, %d left alone, at least %d under the default", *b, c.ruleN, c.offN, c.ownDf)
+	}
+	if sum := r0.AtRisk + r1.LeftAlone + b.DefaultAtRisk; sum != host.AtRisk {
+		t.Errorf("by_rule counts %d connections, at_risk is %d: %s", sum, host.AtRisk, r.stdout)
+	}
+
+	// The control: the same connections, a file without rules.
+	plain := filepath.Join(t.TempDir(), "keepalive.conf")
+	os.WriteFile(plain, []byte("KEEPIDLE=300\n"), 0o644)
+	r = run{args: []string{ka, "status", "--config", plain}}.exec(t)
+	if r.status != 0 || strings.Contains(r.stdout, "by rule") || statusRows(t, r.stdout)[c.pid].risk != "AT-RISK:18" {
+		t.Errorf("control: status without rules: %s", r)
+	}
+	r = run{args: []string{ka, "status", "--json", "--config", plain}}.exec(t)
+	if r.status != 0 || !strings.Contains(r.stdout, "\n  \"by_rule\": null\n") {
+		t.Errorf("control: status --json without rules: by_rule is not null: %s", r)
 	}
 }
