@@ -144,12 +144,12 @@ type attachmentReport struct {
 	// Rules are the rules by destination, in order, each with its
 	// counters (sockops.RuleCounters); Default the counters of the
 	// connections no rule took, nil without rules.
-	Rules   []ruleReport
+	Rules   []cgroupRuleReport
 	Default map[string]uint64
 }
 
-// ruleReport is one rule by destination of an attachment or load.
-type ruleReport struct {
+// cgroupRuleReport is one rule by destination of an attachment or load.
+type cgroupRuleReport struct {
 	Line     uint32            `json:"line"`
 	Rule     string            `json:"rule"`
 	Counters map[string]uint64 `json:"counters"`
@@ -218,9 +218,9 @@ func attachmentOf(e pins.Entry) attachmentReport {
 			a.Counters[i] = &e.Counters[i]
 		}
 	}
-	a.Rules = []ruleReport{}
+	a.Rules = []cgroupRuleReport{}
 	for i, r := range e.ActiveRules() {
-		a.Rules = append(a.Rules, ruleReport{Line: r.Line, Rule: r.Text, Counters: ruleCounters(e.RuleCounters[i])})
+		a.Rules = append(a.Rules, cgroupRuleReport{Line: r.Line, Rule: r.Text, Counters: ruleCounters(e.RuleCounters[i])})
 	}
 	if len(a.Rules) > 0 {
 		a.Default = ruleCounters(e.RuleCounters[sockops.Default])
