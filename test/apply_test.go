@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -446,4 +447,80 @@ func TestApplyCgroup(t *testing.T) {
 	if probe = c.probe(t, true, probeGoBin, "dial", addr); probe["ka"] != "1" || probe["idle"] != "33" {
 		t.Errorf("a new connection after apply --attach: %s, want keepalive with idle 33", fields(probe))
 	}
+}
+
+// keepalive apply with rules by destination: each existing connection gets
+// its rule, chosen by its far end and service port as the library and the
+// cgroup mode choose (a KEEPALIVE=off rule leaves it alone), and listening
+// sockets are left alone; read back from the kernel with the probe's socks
+// (getsockopt on duplicates), a process not applied to as the control.
+func TestApplyDest(t *testing.T) {
+	buildProbes(t)
+	py := python(t)
+	holder := func() (*proc, []map[string]string) {
+		p := startProc(t, exec.Command(py, "-c", pyScript("rules_holder.py"), "1", "1", "1"))
+		p.expect(t, "ready")
+		return p, socksOf(t, p.cmd.Process.Pid)
+	}
+	target, before := holder()
+	control, _ := holder()
+	var listeners []string
+	for _, s := range before {
+		if s["state"] == "listen" {
+			listeners = append(listeners, s["local"])
+		}
+		if s["ka"] != "0" {
+			t.Fatalf("before apply: %v, want keepalive off everywhere", s)
+		}
+	}
+	if len(listeners) != 3 {
+		t.Fatalf("the holder's listeners: %v, want 3", listeners)
+	}
+	// The third listener (127.0.0.1, a port of its own) is left alone by
+	// rule; 127.0.0.2 has a rule; the rest get the default.
+	off := netip.MustParseAddrPort(listeners[2]).Port()
+	conf := writeConf(t, fmt.Sprintf("KEEPIDLE=600\nto 127.0.0.0/8 port %d KEEPALIVE=off\nto 127.0.0.2 KEEPIDLE=22\n", off))
+	r := run{args: []string{command, "apply", "--config", conf, strconv.Itoa(target.cmd.Process.Pid)}}.exec(t)
+	if r.status != 0 || !strings.Contains(r.stdout, "2 rules by destination first, else idle 600s") ||
+		!strings.Contains(r.stdout, "listening sockets are left alone") {
+		t.Fatalf("apply with rules: %s", r)
+	}
+	for _, s := range socksOf(t, target.cmd.Process.Pid) {
+		local, peer := s["local"], s["peer"]
+		got, want := "ka="+s["ka"]+" idle="+s["idle"], "ka=1 idle=600"
+		switch {
+		case s["state"] == "listen", strings.HasSuffix(local, fmt.Sprintf(":%d", off)) || strings.HasSuffix(peer, fmt.Sprintf(":%d", off)):
+			got, want = "ka="+s["ka"], "ka=0" // left alone, the kernel's idle
+		case strings.HasPrefix(peer, "127.0.0.2:"):
+			want = "ka=1 idle=22"
+		}
+		if got != want {
+			t.Errorf("%s %s -> %s: %s, want %s", s["state"], local, peer, got, want)
+		}
+	}
+	for _, s := range socksOf(t, control.cmd.Process.Pid) {
+		if s["ka"] != "0" {
+			t.Errorf("control, not applied to: %v, want keepalive off", s)
+		}
+	}
+}
+
+// socksOf is the probe's socks: each TCP socket of pid with what the
+// kernel holds of its keepalive.
+func socksOf(t *testing.T, pid int) []map[string]string {
+	t.Helper()
+	out, err := exec.Command(probeGoBin, "socks", strconv.Itoa(pid)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe socks %d: %v\n%s", pid, err, out)
+	}
+	var socks []map[string]string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		m := map[string]string{}
+		for _, f := range strings.Fields(l) {
+			k, v, _ := strings.Cut(f, "=")
+			m[k] = v
+		}
+		socks = append(socks, m)
+	}
+	return socks
 }

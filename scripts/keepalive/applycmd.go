@@ -72,7 +72,6 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	s := policy.Default
 	if len(pos) == 0 {
 		fmt.Fprintf(stderr, "keepalive: apply needs a PID, a unit or a cgroup (see keepalive apply --help)\n%s\n", nothing)
 		return 2
@@ -89,7 +88,7 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 			return code
 		}
 	}
-	run := apply.NewRun(s)
+	run := apply.NewRun(policy)
 	var results []apply.Process
 	for _, pid := range t.pids {
 		results = append(results, run.Apply(pid))
@@ -105,12 +104,12 @@ func applyMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *asJSON {
-		if st := writeJSON(stdout, stderr, applyReportOf(results, s, t, *attach)); st != 0 {
+		if st := writeJSON(stdout, stderr, applyReportOf(results, policy, t, *attach)); st != 0 {
 			return st
 		}
 		return status
 	}
-	writeApply(stdout, stderr, results, s, from, t, *attach)
+	writeApply(stdout, stderr, results, policy, from, t, *attach)
 	return status
 }
 
@@ -171,12 +170,20 @@ closed or reused between the listing and the change (nothing to do). FAILED: cou
 or changed: the reason is said below.
 `
 
-func writeApply(stdout, stderr io.Writer, results []apply.Process, s sockops.Settings, from string, t targets, attached bool) {
+func writeApply(stdout, stderr io.Writer, results []apply.Process, p sockops.Policy, from string, t targets, attached bool) {
 	where := "PID(s) " + pidList(t.pids)
 	if t.cgroup.Path != "" {
 		where = t.cgroup.Path
 	}
-	fmt.Fprintf(stdout, "keepalive: apply to %s: %s%s\n", where, describe(s), from)
+	what := describe(p.Default)
+	if n := len(p.Rules); n > 0 {
+		what = fmt.Sprintf("%d rules by destination first, else %s", n, what)
+	}
+	fmt.Fprintf(stdout, "keepalive: apply to %s: %s%s\n", where, what, from)
+	if len(p.Rules) > 0 {
+		fmt.Fprintln(stdout, "keepalive: with rules by destination, each connection gets its rule (LEFT-ALONE: by a KEEPALIVE=off rule too) "+
+			"and listening sockets are left alone: connections accepted from now on get their rule from the library or keepalive cgroup attach")
+	}
 	if len(results) == 0 {
 		fmt.Fprintf(stdout, "keepalive: %s has no process\n", where)
 	} else {
@@ -302,9 +309,13 @@ type applySocketReport struct {
 	Outcome    string  `json:"outcome"` // changed, left-alone, gone, failed, shared
 	SharedWith *int    `json:"shared_with"`
 	Error      *string `json:"error"`
+	// RuleLine is the line of the rule by destination it fell under;
+	// null for the default, or without rules.
+	RuleLine *uint32 `json:"rule_line"`
 }
 
-func applyReportOf(results []apply.Process, s sockops.Settings, t targets, attached bool) applyReport {
+func applyReportOf(results []apply.Process, pol sockops.Policy, t targets, attached bool) applyReport {
+	s := pol.Default
 	opt := func(flag, v uint32) *uint32 {
 		if s.Flags&flag == 0 {
 			return nil
@@ -334,6 +345,9 @@ func applyReportOf(results []apply.Process, s sockops.Settings, t targets, attac
 			}
 			if sk.SharedWith != 0 {
 				sr.Outcome, sr.SharedWith = "shared", &sk.SharedWith
+			}
+			if sk.Rule >= 0 {
+				sr.RuleLine = &pol.Rules[sk.Rule].Line
 			}
 			if sk.Err != nil && sk.Err != p.Err {
 				e := sk.Err.Error()

@@ -53,6 +53,9 @@ type Socket struct {
 	// SharedWith is the process it was already handled in, in this run
 	// (a socket inherited across fork is one socket): 0 when it was not.
 	SharedWith int
+	// Rule is the rule by destination it fell under, -1 for the default
+	// (or a run without rules).
+	Rule int
 }
 
 // Process is the result for one process.
@@ -104,7 +107,7 @@ func (r *Refused) Unwrap() error { return r.Err }
 
 // Run is one apply over any number of processes.
 type Run struct {
-	settings sockops.Settings
+	policy sockops.Policy
 	// done records the sockets handled, by inode, with the process they
 	// were handled in: a socket shared by a parent and its workers is set
 	// once.
@@ -113,18 +116,25 @@ type Run struct {
 	// processes mostly share one namespace, and a dump per process would
 	// read every socket of it again each time.
 	diag map[string]map[uint64]procsock.Diag
+	// listening is each network namespace's listening ports, which tell
+	// a connection accepted from one made, for its rule's service port.
+	listening map[string]procsock.Ports
 }
 
-// NewRun is an apply of s. Without s's Force flag a socket whose program
-// turned keepalive on itself keeps its own settings.
-func NewRun(s sockops.Settings) *Run {
-	return &Run{settings: s, done: map[uint64]int{}, diag: map[string]map[uint64]procsock.Diag{}}
+// NewRun is an apply of p. Without its Force flag a socket whose program
+// turned keepalive on itself keeps its own settings. With rules by
+// destination, each connection gets its rule's settings (or is left alone
+// by a KEEPALIVE=off rule), and listening sockets are left alone: what a
+// listener passes on would give every connection it accepts one rule.
+func NewRun(p sockops.Policy) *Run {
+	return &Run{policy: p, done: map[uint64]int{}, diag: map[string]map[uint64]procsock.Diag{},
+		listening: map[string]procsock.Ports{}}
 }
 
 // Apply gives the established and listening TCP sockets of pid the run's
 // settings.
 func (r *Run) Apply(pid int) Process {
-	s, done := r.settings, r.done
+	done := r.done
 	p := Process{PID: pid}
 	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
 	if err != nil {
@@ -147,7 +157,7 @@ func (r *Run) Apply(pid int) Process {
 	if len(fds) == 0 {
 		return p
 	}
-	diag, err := r.tcpSockets(pid)
+	diag, listening, err := r.tcpSockets(pid)
 	if err != nil {
 		p.Err = err
 		return p
@@ -157,7 +167,11 @@ func (r *Run) Apply(pid int) Process {
 		if !ok {
 			continue
 		}
-		sk := Socket{FD: f.Num, Inode: f.Inode, Listening: d.State == procsock.StateListen, Local: d.Local, Peer: d.Peer}
+		sk := Socket{FD: f.Num, Inode: f.Inode, Listening: d.State == procsock.StateListen, Local: d.Local, Peer: d.Peer, Rule: -1}
+		if !sk.Listening && len(r.policy.Rules) > 0 {
+			c := procsock.Conn{Local: d.Local, Peer: d.Peer}
+			sk.Rule = r.policy.Match(d.Peer.Addr(), c.ServicePort(listening))
+		}
 		if first, seen := done[f.Inode]; seen {
 			sk.SharedWith = first
 		}
@@ -180,6 +194,12 @@ func (r *Run) Apply(pid int) Process {
 	for i := range p.Sockets {
 		sk := &p.Sockets[i]
 		if sk.SharedWith != 0 {
+			continue
+		}
+		s := r.policy.Settings(sk.Rule)
+		if s.Flags&sockops.LeaveAlone != 0 || sk.Listening && len(r.policy.Rules) > 0 {
+			sk.Outcome = LeftAlone
+			done[sk.Inode] = pid
 			continue
 		}
 		sk.Outcome, sk.Err = set(pidfd, procsock.FD{Num: sk.FD, Inode: sk.Inode}, s)
@@ -219,24 +239,31 @@ func failAll(p *Process) {
 // network namespace, by inode, as dumped at the namespace's first process.
 // A connection made since then is not in it, as it would not be in a
 // listing made a moment earlier; one closed since is found gone by set.
-func (r *Run) tcpSockets(pid int) (map[uint64]procsock.Diag, error) {
+func (r *Run) tcpSockets(pid int) (map[uint64]procsock.Diag, procsock.Ports, error) {
 	ns, err := procsock.NetNS(pid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if d, ok := r.diag[ns]; ok {
-		return d, nil
+		return d, r.listening[ns], nil
 	}
 	fd, err := procsock.Open(pid, ns)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unix.Close(fd)
 	d, err := procsock.Dump(fd, 1<<procsock.StateEstablished|1<<procsock.StateListen)
-	if err == nil {
-		r.diag[ns] = d
+	if err != nil {
+		return nil, nil, err
 	}
-	return d, err
+	ports := procsock.Ports{}
+	for _, x := range d {
+		if x.State == procsock.StateListen {
+			ports[x.Local.Port()] = true
+		}
+	}
+	r.diag[ns], r.listening[ns] = d, ports
+	return d, ports, nil
 }
 
 // set duplicates fd and gives it s, once it is sure the duplicate is the

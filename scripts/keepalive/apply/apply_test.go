@@ -129,7 +129,7 @@ func TestSetRefusedValue(t *testing.T) {
 
 // A process that does not exist is said to be so.
 func TestApplyNoProcess(t *testing.T) {
-	if p := NewRun(settings).Apply(1<<22 + 1); p.Err != ErrNoProcess {
+	if p := NewRun(sockops.Policy{Default: settings}).Apply(1<<22 + 1); p.Err != ErrNoProcess {
 		t.Errorf("no process: %v", p.Err)
 	}
 }

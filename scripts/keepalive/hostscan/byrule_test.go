@@ -25,7 +25,7 @@ func rulesFile(t *testing.T, text string) shim.File {
 }
 
 func conn(local, peer string) Conn {
-	return Conn{netip.MustParseAddrPort(local), netip.MustParseAddrPort(peer)}
+	return Conn{Local: netip.MustParseAddrPort(local), Peer: netip.MustParseAddrPort(peer)}
 }
 
 // Each connection gets the rule of its far end and its service port: the

@@ -196,3 +196,25 @@ func Trie(nets []Network) []TrieEntry {
 	}
 	return out
 }
+
+// Match is the index of the first rule for a connection with the far end
+// addr and the service port port, -1 for the default: the program's choice
+// (TestTrieIsFirstMatch), made in userspace by keepalive apply.
+func (p Policy) Match(addr netip.Addr, port uint16) int {
+	addr = addr.Unmap()
+	end := Network{Prefix: netip.PrefixFrom(addr, addr.BitLen())}
+	for i, r := range p.Rules {
+		if r.Network.contains(end) && (r.PortHi == 0 || port >= r.PortLo && port <= r.PortHi) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Settings are the settings of rule i, or the default's for -1.
+func (p Policy) Settings(i int) Settings {
+	if i < 0 {
+		return p.Default
+	}
+	return p.Rules[i].Settings
+}

@@ -86,6 +86,9 @@ func TestTrieIsFirstMatch(t *testing.T) {
 			if got, want := first(rules, set, port), file.Match(addr, port); got != want {
 				t.Fatalf("round %d: %s port %d: the trie gives rule %d, the library %d\n%s", round, addr, port, got, want, b.String())
 			}
+			if got, want := (Policy{Rules: rules}).Match(addr, port), file.Match(addr, port); got != want {
+				t.Fatalf("round %d: %s port %d: Policy.Match gives rule %d, the library %d\n%s", round, addr, port, got, want, b.String())
+			}
 		}
 	}
 }
