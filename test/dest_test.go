@@ -283,6 +283,24 @@ func TestDestCheck(t *testing.T) {
 			t.Errorf("%s under the library: %q, want %q as check says", tc.probe, r.stdout, tc.kernel)
 		}
 	}
+	// What the cgroup mode would do with the file: its rules first.
+	if !strings.Contains(string(out), "cgroup mode: keepalive cgroup attach --config "+conf+" would apply its 3 rule(s) by destination first, else idle 600s") {
+		t.Errorf("check: the cgroup mode's line does not name the rules:\n%s", out)
+	}
+	// KEEPALIVE=off in the environment: the library touches no socket,
+	// and check says so of each rule; the library then leaves the ruled
+	// connection alone (the control of the line above).
+	off := exec.Command(command, "check", "--config", conf, "--lib", lib)
+	off.Env = append(os.Environ(), "KEEPALIVE=off")
+	offOut, _ := off.CombinedOutput()
+	if !regexp.MustCompile(`:2\s+to 127\.0\.0\.2/32 port 47321 KEEPIDLE=11\s+left alone: KEEPALIVE is off`).Match(offOut) {
+		t.Errorf("check with KEEPALIVE=off: the rules should say they leave connections alone:\n%s", offOut)
+	}
+	r := run{preload: true, args: []string{python(t), "-c", pyScript("dest_probe.py"), "127.0.0.2,47321,127.0.0.1"},
+		env: []string{"KEEPALIVE_CONFIG=" + conf, "KEEPALIVE=off"}}.exec(t)
+	if !strings.Contains(r.stdout, "client ka=0") {
+		t.Errorf("KEEPALIVE=off under the library: %q, want the ruled connection left alone", r.stdout)
+	}
 	for _, bad := range []string{"127.0.0.1", "127.0.0.1:0", "host:80", "[fe80::1%eth0]:80"} {
 		out, err := exec.Command(command, "check", "--config", conf, "--to", bad).CombinedOutput()
 		var ee *exec.ExitError

@@ -113,6 +113,8 @@ func TestHelpAndManAgree(t *testing.T) {
 		switch o {
 		case "--config":
 			args = []string{"check", o, "/dev/null"}
+		case "--to":
+			args = []string{"check", o, "10.0.0.1:5432"}
 		case "--timers", "--json":
 			args = []string{"status", o}
 		case "--textfile":

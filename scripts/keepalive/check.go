@@ -144,9 +144,16 @@ func check(args []string, stdout, stderr io.Writer) int {
 		for _, l := range cf.refused {
 			fmt.Fprintf(stdout, "  %s\n", l)
 		}
+	} else if n := len(cf.dests); n > 0 && cf.force {
+		fmt.Fprintf(stdout, "cgroup mode: %s would refuse %s: KEEPALIVE=force and its %d rule(s) by destination cannot be combined there\n",
+			how, shim.ShowPath(cgPath), n)
 	} else {
+		what := describe(settingsOf(cf.env, cf.force))
+		if n > 0 {
+			what = fmt.Sprintf("its %d rule(s) by destination first, else %s", n, what)
+		}
 		fmt.Fprintf(stdout, "cgroup mode: %s would apply %s (from %s alone: the environment does not count there)\n",
-			how, describe(settingsOf(cf.env, cf.force)), shim.ShowPath(cgPath))
+			how, what, shim.ShowPath(cgPath))
 	}
 	bad := false
 	if len(probs) > 0 {
@@ -199,7 +206,10 @@ func printDests(stdout io.Writer, file shim.File, c shim.Config) {
 	fmt.Fprintln(w, "  LINE\tRULE\tGIVES")
 	for _, d := range file.Dests {
 		what := "left alone"
-		if !d.LeavesAlone() {
+		switch {
+		case !c.Enabled():
+			what = "left alone: KEEPALIVE is off, which no rule turns on"
+		case !d.LeavesAlone():
 			what = gives(d.Over(c))
 		}
 		fmt.Fprintf(w, "  %s:%d\t%s\t%s\n", shim.ShowPath(file.Path), d.Line, d, what)

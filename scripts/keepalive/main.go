@@ -3,7 +3,7 @@
 // processes' TCP connections, and gives a cgroup's connections keepalive.
 //
 //	keepalive [--idle S] [--interval S] [--count N] [--user-timeout S] [--off] [--debug] [--lib PATH] -- COMMAND [ARG...]
-//	keepalive check [--config FILE] [--lib PATH]
+//	keepalive check [--config FILE] [--lib PATH] [--to ADDR:PORT]
 //	keepalive status [--timers] [--json] [--config FILE] | keepalive status [--json] PID
 //	keepalive apply [OPTION]... PID... | UNIT | CGROUP
 //	keepalive cgroup attach|detach|status|load|unload ...
@@ -27,7 +27,7 @@ import (
 
 // usage takes its ranges from shim's rules, the library's own.
 var usage = fmt.Sprintf(`usage: keepalive [OPTION]... [--] COMMAND [ARG]...
-       keepalive check [--config FILE] [--lib PATH]
+       keepalive check [--config FILE] [--lib PATH] [--to ADDR:PORT]
        keepalive status [--timers] [--json] [--config FILE] | keepalive status [--json] PID
        keepalive apply [OPTION]... PID...|UNIT|CGROUP (see keepalive apply --help)
        keepalive cgroup attach|detach|status|load|unload ... (see keepalive cgroup --help)
