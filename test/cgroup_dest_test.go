@@ -8,6 +8,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"strconv"
@@ -95,6 +96,17 @@ func TestCgroupDest(t *testing.T) {
 			t.Errorf("connections by rule: status %v, the library's reader %v", got, want)
 			break
 		}
+	}
+	// keepalive metrics carries the same counters, by rule.
+	m := run{args: []string{command, "metrics", "--bpffs", c.bpffs}, timeout: 60 * time.Second}.exec(t)
+	for _, rule := range a.Rules {
+		want := fmt.Sprintf(`keepalive_cgroup_rule_configured_total{cgroup=%q,line="%d",rule=%q} %d`, c.dir, rule.Line, rule.Rule, rule.Counters["configured"])
+		if m.status != 0 || !strings.Contains(m.stdout, want) {
+			t.Errorf("metrics: want %s:\n%s", want, m)
+		}
+	}
+	if want := fmt.Sprintf(`keepalive_cgroup_rule_configured_total{cgroup=%q,rule="default"} %d`, c.dir, a.Default["configured"]); !strings.Contains(m.stdout, want) {
+		t.Errorf("metrics: want %s:\n%s", want, m)
 	}
 	text := c.ka(t, "status", c.dir)
 	if !strings.Contains(text.stdout, "rules by destination of "+c.dir+", first match:") ||

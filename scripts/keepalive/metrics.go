@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
@@ -204,8 +205,24 @@ func cgroupFamilies(bpffs string) []*dto.MetricFamily {
 	for i, f := range sockops.CounterFields {
 		counters[i] = family(f.Metric, f.Help, dto.MetricType_COUNTER)
 	}
+	// Each rule by destination's counters, and the default's, by cgroup:
+	// keepalive_cgroup_rule_configured_total and its kin.
+	ruleCounters := make([]*dto.MetricFamily, len(sockops.RuleCounters))
+	for i, c := range sockops.RuleCounters {
+		f := sockops.CounterFields[c]
+		ruleCounters[i] = family(strings.Replace(f.Metric, "keepalive_cgroup_", "keepalive_cgroup_rule_", 1),
+			"By rule by destination (rule=\"default\": no rule took them): "+f.Help, dto.MetricType_COUNTER)
+	}
 	for _, e := range entries {
 		gauge(info, 1, "cgroup", e.Name(), "state", string(e.State))
+		if rules := e.ActiveRules(); len(rules) > 0 {
+			for i, c := range sockops.RuleCounters {
+				for r, rule := range rules {
+					counter(ruleCounters[i], float64(e.RuleCounters[r][c]), "cgroup", e.Name(), "line", strconv.Itoa(int(rule.Line)), "rule", rule.Text)
+				}
+				counter(ruleCounters[i], float64(e.RuleCounters[sockops.Default][c]), "cgroup", e.Name(), "rule", "default")
+			}
+		}
 		if s := e.Settings; s != nil {
 			for i, f := range sockops.SettingFields {
 				if s.Flags&f.Flag != 0 {
@@ -220,7 +237,7 @@ func cgroupFamilies(bpffs string) []*dto.MetricFamily {
 		}
 	}
 	var out []*dto.MetricFamily
-	for _, mf := range append(append([]*dto.MetricFamily{info}, settings...), counters...) {
+	for _, mf := range append(append(append([]*dto.MetricFamily{info}, settings...), counters...), ruleCounters...) {
 		if len(mf.Metric) > 0 {
 			out = append(out, mf)
 		}
