@@ -7,7 +7,6 @@ package test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -64,21 +63,7 @@ func TestCgroupDest(t *testing.T) {
 			want[key]++
 		}
 	}
-	r := c.ka(t, "status", "--json", c.dir)
-	var st struct {
-		Attachments []struct {
-			Rules []struct {
-				Line     int               `json:"line"`
-				Rule     string            `json:"rule"`
-				Counters map[string]uint64 `json:"counters"`
-			} `json:"rules"`
-			Default map[string]uint64 `json:"default"`
-		} `json:"attachments"`
-	}
-	if r.status != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Attachments) != 1 {
-		t.Fatalf("status --json: %s", r)
-	}
-	a := st.Attachments[0]
+	a := c.statusJSON(t)
 	got := map[string]int{"-": int(a.Default["configured"] + a.Default["left_alone"])}
 	for i, rule := range a.Rules {
 		if rule.Rule != file.Dests[i].String() || rule.Line != file.Dests[i].Line {

@@ -282,6 +282,17 @@ type attachmentJSON struct {
 	Force         *bool   `json:"force"`
 	Configured    *uint64 `json:"configured"`
 	TimedOut      *uint64 `json:"timed_out"`
+	// The rules by destination, in order, and the counters of the
+	// connections none of them took (null without rules).
+	Rules   []ruleJSON        `json:"rules"`
+	Default map[string]uint64 `json:"default"`
+}
+
+// ruleJSON is one rule by destination of cgroup status --json.
+type ruleJSON struct {
+	Line     int               `json:"line"`
+	Rule     string            `json:"rule"`
+	Counters map[string]uint64 `json:"counters"`
 }
 
 // statusJSON is our cgroup's entry of cgroup status --json.

@@ -45,11 +45,7 @@ func TestCgroupDeadPeer(t *testing.T) {
 			l := newLink(t)
 			srv := l.start(t, l.srv, false, nil, echoServerPy, serverAddr, wirePort)
 			srv.expect(t, "listening")
-			// The process joins the cgroup as it is made, before ip netns
-			// exec remounts /sys in the namespace.
-			cmd := exec.CommandContext(l.ctx, "ip", "netns", "exec", l.cli, probeGoBin, tc.mode, net.JoinHostPort(serverAddr, wirePort))
-			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
-			p := startProc(t, cmd)
+			p := c.wireProbe(t, l, true, tc.mode, serverAddr, wirePort)
 			conn := p.expect(t, "connected")
 			l.vanish(t, l.srv, l.srvIf)
 			fmt.Fprintln(p.in, "go")
@@ -86,6 +82,19 @@ func TestCgroupDeadPeer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wireProbe starts the static Go probe in mode (wire or busy) in l's client
+// namespace, dialing addr:port: in c's cgroup, or (the control) not.
+func (c *cgEnv) wireProbe(t *testing.T, l *link, inCgroup bool, mode, addr, port string) *proc {
+	t.Helper()
+	cmd := exec.CommandContext(l.ctx, "ip", "netns", "exec", l.cli, probeGoBin, mode, net.JoinHostPort(addr, port))
+	if inCgroup {
+		// The process joins the cgroup as it is made, before ip netns
+		// exec remounts /sys in the namespace.
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
+	}
+	return startProc(t, cmd)
 }
 
 // A process started as Docker and Podman start one: in a scope of its own

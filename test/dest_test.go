@@ -203,38 +203,54 @@ func (l *link) addNet(t *testing.T, cli, srv string, bits int) {
 	}
 }
 
-// A host with two network paths to its peer: the rule's network (a NAT's,
-// which forgets idle connections) gets the short keepalive, the other the
-// kernel's. When the peer vanishes, the clients to the rule's networks
-// (IPv4 and IPv6) end with ETIMEDOUT in the rule's time; the client to the
-// other network, and the control client to the rule's network without the
-// library, still wait.
-func TestDestWire(t *testing.T) {
-	t.Parallel()
-	l := newLink(t)
-	const other, cli2, six, cli6 = "198.51.100.2", "198.51.100.1", "fd00:db8:1::2", "fd00:db8:1::1"
-	l.addNet(t, cli2, other, 24)
-	l.addNet(t, cli6, six, 64)
+// The wire cases' networks between newLink's two hosts: newLink's own
+// (192.0.2.0/24) and an IPv6 one, which the rules name (a NAT's, which
+// forgets idle connections), and another, which they do not.
+const (
+	destOther, destOtherCli = "198.51.100.2", "198.51.100.1"
+	destSix, destSixCli     = "fd00:db8:1::2", "fd00:db8:1::1"
+)
+
+// destWireConf is the wire cases' file: the dead-peer settings for the
+// rule's networks, the kernel's keepalive timers for the rest.
+var destWireConf = func() string {
 	timers := fmt.Sprintf("KEEPIDLE=%d KEEPINTVL=%d KEEPCNT=%d", wireIdle, wireIntvl, wireCnt)
-	conf := writeConf(t, fmt.Sprintf("to 192.0.2.0/24 %s\nto fd00:db8:1::/64 %s\n", timers, timers))
-	env := []string{"KEEPALIVE_CONFIG=" + conf}
-	clients := []struct {
-		name, addr string
-		preload    bool
-		found      bool
-	}{
-		{"rule-ipv4", serverAddr, true, true},
-		{"rule-ipv6", six, true, true},
-		{"other-network", other, true, false},
-		{"control", serverAddr, false, false},
-	}
+	return fmt.Sprintf("to 192.0.2.0/24 %s\nto fd00:db8:1::/64 %s\n", timers, timers)
+}()
+
+// newDestLink is newLink with the other two networks on its link.
+func newDestLink(t *testing.T) *link {
+	t.Helper()
+	l := newLink(t)
+	l.addNet(t, destOtherCli, destOther, 24)
+	l.addNet(t, destSixCli, destSix, 64)
+	return l
+}
+
+// wireClient is one client of a wire case: the server address it dials,
+// whether it must find the vanished peer (ETIMEDOUT within wireBound) or
+// still be waiting after wireWatch, and how it is started in l.cli (idle,
+// printing "connected" then, on a line on stdin, how its read ended).
+type wireClient struct {
+	name, addr string
+	found      bool
+	start      func(addr, port string) *proc
+}
+
+// peerVanishes starts an echo server in l.srv for each client (on ports
+// from firstPort up) and the client, takes the server's link down, watches
+// every client at once and holds each outcome to what it wants. It returns
+// each client's "connected" line.
+func (l *link) peerVanishes(t *testing.T, firstPort int, clients []wireClient) []string {
+	t.Helper()
 	procs := make([]*proc, len(clients))
+	conns := make([]string, len(clients))
 	for i, c := range clients {
-		port := fmt.Sprint(7100 + i)
+		port := fmt.Sprint(firstPort + i)
 		srv := l.start(t, l.srv, false, nil, echoServerPy, c.addr, port)
 		srv.expect(t, "listening")
-		procs[i] = l.start(t, l.cli, c.preload, env, clientPy, "idle", c.addr, port)
-		procs[i].expect(t, "connected")
+		procs[i] = c.start(c.addr, port)
+		conns[i] = procs[i].expect(t, "connected")
 	}
 	t.Logf("client namespace before the peer vanishes:\n%s", ssEstablished(t, l.cli))
 	l.vanish(t, l.srv, l.srvIf)
@@ -255,6 +271,28 @@ func TestDestWire(t *testing.T) {
 			t.Errorf("%s: want it still waiting after %v, got %q", c.name, wireWatch, o.line)
 		}
 	}
+	return conns
+}
+
+// A host with two network paths to its peer: the rule's network (a NAT's,
+// which forgets idle connections) gets the short keepalive, the other the
+// kernel's. When the peer vanishes, the clients to the rule's networks
+// (IPv4 and IPv6) end with ETIMEDOUT in the rule's time; the client to the
+// other network, and the control client to the rule's network without the
+// library, still wait.
+func TestDestWire(t *testing.T) {
+	t.Parallel()
+	l := newDestLink(t)
+	env := []string{"KEEPALIVE_CONFIG=" + writeConf(t, destWireConf)}
+	client := func(preload bool) func(addr, port string) *proc {
+		return func(addr, port string) *proc { return l.start(t, l.cli, preload, env, clientPy, "idle", addr, port) }
+	}
+	l.peerVanishes(t, 7100, []wireClient{
+		{"rule-ipv4", serverAddr, true, client(true)},
+		{"rule-ipv6", destSix, true, client(true)},
+		{"other-network", destOther, false, client(true)},
+		{"control", serverAddr, false, client(false)},
+	})
 }
 
 // keepalive check lists the rules and, for --to, names the rule a
