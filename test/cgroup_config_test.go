@@ -211,6 +211,10 @@ func TestCgroupConfigFile(t *testing.T) {
 		{"off", conf("off.conf", "KEEPALIVE=off\n"), "keepalive: " + dir + `/off.conf:1: KEEPALIVE="off" means no keepalive`},
 		{"missing", filepath.Join(dir, "nope.conf"), "libkeepalive: " + dir + "/nope.conf"},
 		{"not-a-setting", conf("typo.conf", "KEEPIDEL=60\n"), "libkeepalive: " + dir + "/typo.conf:1 is not a setting"},
+		// A bad rule by destination, which the library ignores alone, is
+		// the file's problem here too: the whole file or nothing.
+		{"bad-rule", conf("badrule.conf", "KEEPIDLE=60\nto 10.0.0.0/33 KEEPIDLE=5\n"),
+			"libkeepalive: " + dir + `/badrule.conf:2 NETWORK "10.0.0.0/33" is not a network`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := c.ka(t, "attach", "--config", tc.file, "--idle", "30", c.dir)
