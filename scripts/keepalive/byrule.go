@@ -130,3 +130,27 @@ func byRuleFamilies(b *hostscan.ByRule) []*dto.MetricFamily {
 	}
 	return out
 }
+
+// scanByRule reads the rules file and scans the host, with each
+// connection's ends when the file holds rules, and counts them by rule (b
+// nil without rules); ok is false when either failed, said on stderr as
+// who.
+func scanByRule(who, config string, timers bool, stderr io.Writer) (h *hostscan.Host, b *hostscan.ByRule, ok bool) {
+	file, note, err := rulesFile(config)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: --config %v\n", who, err)
+		return nil, nil, false
+	}
+	if note != "" {
+		fmt.Fprintf(stderr, "%s: note: %s\n", who, note)
+	}
+	byRule := len(file.Dests) > 0
+	if h, err = hostscan.Scan(hostscan.Options{Timers: timers, Conns: byRule}); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", who, err)
+		return nil, nil, false
+	}
+	if byRule {
+		b = h.ByRule(file)
+	}
+	return h, b, true
+}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/libkeepalive/libkeepalive/scripts/keepalive/hostscan"
 	"github.com/libkeepalive/libkeepalive/shim"
 )
 
@@ -16,23 +15,9 @@ import (
 // established TCP connections.
 
 func statusAll(stdout, stderr io.Writer, timers, asJSON bool, config string) int {
-	file, note, err := rulesFile(config)
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalive status: --config %v\n", err)
+	h, b, ok := scanByRule("keepalive status", config, timers, stderr)
+	if !ok {
 		return 1
-	}
-	if note != "" {
-		fmt.Fprintf(stderr, "keepalive status: note: %s\n", note)
-	}
-	byRule := len(file.Dests) > 0
-	h, err := hostscan.Scan(hostscan.Options{Timers: timers, Conns: byRule})
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalive status: %v\n", err)
-		return 1
-	}
-	var b *hostscan.ByRule
-	if byRule {
-		b = h.ByRule(file)
 	}
 	if asJSON {
 		return writeJSON(stdout, stderr, hostReportOf(h, b))

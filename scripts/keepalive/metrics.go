@@ -59,23 +59,9 @@ func metrics(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, metricsUsage)
 		return 0
 	}
-	file, note, err := rulesFile(*config)
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalive metrics: --config %v\n", err)
+	h, b, ok := scanByRule("keepalive metrics", *config, *timers, stderr)
+	if !ok {
 		return 1
-	}
-	if note != "" {
-		fmt.Fprintf(stderr, "keepalive metrics: note: %s\n", note)
-	}
-	byRule := len(file.Dests) > 0
-	h, err := hostscan.Scan(hostscan.Options{Timers: *timers, Conns: byRule})
-	if err != nil {
-		fmt.Fprintf(stderr, "keepalive metrics: %v\n", err)
-		return 1
-	}
-	var b *hostscan.ByRule
-	if byRule {
-		b = h.ByRule(file)
 	}
 	var buf bytes.Buffer
 	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
