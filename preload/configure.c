@@ -283,7 +283,8 @@ static const char *describe(char *buf, size_t cap, const char *how, const struct
 /* route configures fd, a TCP socket to or from the far end addr with the
  * service port port, by the first rule that matches it, or by the default
  * settings when none does. A rule of KEEPALIVE=off leaves it alone. */
-static void route(const struct ka_settings *s, int fd, int family, const unsigned char *addr, unsigned port, const char *how)
+static void route(const struct ka_settings *s, int fd, int family, int protocol, const unsigned char *addr, unsigned port,
+		  const char *how)
 {
 	int n = 0;
 	const struct ka_dest *dests = ka_dests(&n), *d = NULL;
@@ -305,12 +306,12 @@ static void route(const struct ka_settings *s, int fd, int family, const unsigne
 		if (bit_get(own[i], fd))
 			r.cfg.state[options[i].var] = KA_UNSET;
 	char buf[48];
-	ka_configure(&r, fd, family, IPPROTO_TCP, s->debug ? describe(buf, sizeof buf, how, d) : how);
+	ka_configure(&r, fd, family, protocol, s->debug ? describe(buf, sizeof buf, how, d) : how);
 }
 
 /* tcp_without_keepalive: is fd a TCP socket the library is to configure:
  * keepalive off, or on under KEEPALIVE=force (the program's own values
- * otherwise stay)? */
+ * otherwise stay)? Its protocol (TCP or MPTCP) if so, else 0. */
 static int tcp_without_keepalive(const struct ka_settings *s, int fd)
 {
 	int protocol = 0, on = 0;
@@ -319,7 +320,7 @@ static int tcp_without_keepalive(const struct ka_settings *s, int fd)
 	    (protocol != IPPROTO_TCP && protocol != IPPROTO_MPTCP))
 		return 0;
 	n = sizeof on;
-	return getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && (!on || s->forced);
+	return getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &n) == 0 && (!on || s->forced) ? protocol : 0;
 }
 
 void ka_connected(const struct ka_settings *s, int fd, const struct sockaddr *addr, socklen_t len)
@@ -332,8 +333,9 @@ void ka_connected(const struct ka_settings *s, int fd, const struct sockaddr *ad
 	if (family == 0)
 		return;
 	int saved = errno;
-	if (tcp_without_keepalive(s, fd))
-		route(s, fd, family, a, port, "connect");
+	int protocol = tcp_without_keepalive(s, fd);
+	if (protocol)
+		route(s, fd, family, protocol, a, port, "connect");
 	errno = saved;
 }
 
@@ -350,8 +352,9 @@ static void accepted_by_rule(const struct ka_settings *s, int fd)
 	int family = endpoint((struct sockaddr *)&peer, pn, &a, &peer_port);
 	if (family == 0 || endpoint((struct sockaddr *)&self, sn, &unused, &port) == 0)
 		return;
-	if (tcp_without_keepalive(s, fd))
-		route(s, fd, family, a, port, "accept");
+	int protocol = tcp_without_keepalive(s, fd);
+	if (protocol)
+		route(s, fd, family, protocol, a, port, "accept");
 }
 
 void ka_accepted(int listener, int fd, int family)
