@@ -85,6 +85,46 @@ func TestCgroupLoad(t *testing.T) {
 	if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "22" || got["intvl"] != "75" {
 		t.Errorf("after a second load: %s, want idle=22 and the kernel's intvl=75", fields(got))
 	}
+	// A load with rules by destination: the program attached from the
+	// pin reads them on its next connection.
+	conf := filepath.Join(t.TempDir(), "rules.conf")
+	os.WriteFile(conf, []byte("KEEPIDLE=22\nto 127.0.0.1 KEEPIDLE=33\nto 10.0.0.0/8 KEEPIDLE=44\n"), 0o644)
+	if r := c.ka(t, "load", "--config", conf, "legacy"); r.status != 0 || !strings.Contains(r.stdout, "2 rules by destination first") {
+		t.Fatalf("load --config with rules: %s", r)
+	}
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "33" {
+		t.Errorf("after a load with a rule for 127.0.0.1: %s, want the rule's idle=33", fields(got))
+	}
+	// Pins of a release before rules (no rules map): the load replaces
+	// the pinned program, as the old one would not read the rules, and
+	// the new one, attached as systemd does at the unit's next start,
+	// reads them.
+	os.Remove(filepath.Join(filepath.Dir(pin), "rules"))
+	if r := c.ka(t, "load", "--config", conf, "legacy"); r.status != 0 {
+		t.Fatalf("load --config over pins without a rules map: %s", r)
+	}
+	renewed, err := ebpf.LoadPinnedProgram(pin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer renewed.Close()
+	oldInfo, _ := prog.Info()
+	newInfo, _ := renewed.Info()
+	oldID, _ := oldInfo.ID()
+	newID, _ := newInfo.ID()
+	if oldID == newID {
+		t.Errorf("the pinned program was kept (ID %d) though it reads no rules", oldID)
+	}
+	if err := ebpflink.RawDetachProgram(ebpflink.RawDetachProgramOptions{Target: c.fd, Program: prog, Attach: ebpf.AttachCGroupSockOps}); err != nil {
+		t.Fatal(err)
+	}
+	prog = renewed
+	if err := ebpflink.RawAttachProgram(ebpflink.RawAttachProgramOptions{Target: c.fd, Program: prog, Attach: ebpf.AttachCGroupSockOps, Flags: allowMulti}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.probe(t, true, probeGoBin, "dial", addr); got["idle"] != "33" {
+		t.Errorf("the renewed program: %s, want the rule's idle=33", fields(got))
+	}
 	if err := ebpflink.RawDetachProgram(ebpflink.RawDetachProgramOptions{Target: c.fd, Program: prog, Attach: ebpf.AttachCGroupSockOps}); err != nil {
 		t.Fatal(err)
 	}
