@@ -6,6 +6,8 @@ peer.py fdserver             the same on the listener systemd passes (fd 3)
 peer.py client HOST PORT     connects (retrying) and holds the connection
 peer.py ownclient HOST PORT  the same, with keepalive of its own (idle 100 s)
                              turned on before connect; SIGUSR1 connects again
+peer.py clients HOST:PORT... connects to each in turn (retrying) and holds
+                             them; SIGUSR1 connects to each again
 peer.py wait HOST PORT FILE  connects, blocks in recv(), and writes when
                              (Unix seconds) and how it failed to FILE
 """
@@ -66,6 +68,15 @@ def main():
             conn.connect((sys.argv[2], int(sys.argv[3])))
             held.append(conn)
             print("peer.py: connected from", conn.getsockname(), flush=True)
+            signal.sigwait([signal.SIGUSR1])
+    elif mode == "clients":
+        held = []
+        while True:
+            for dest in sys.argv[2:]:
+                host, port = dest.rsplit(":", 1)
+                conn = connect(host, port)
+                held.append(conn)
+                print("peer.py: connected to", dest, "from", conn.getsockname(), flush=True)
             signal.sigwait([signal.SIGUSR1])
     elif mode == "wait":
         conn = connect(sys.argv[2], sys.argv[3])

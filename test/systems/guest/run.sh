@@ -58,6 +58,11 @@ settle() {
 	done
 	return 1
 }
+# ka_secs SS: the keepalive timer of an ss -o line, in whole seconds.
+ka_secs() {
+	echo "$1" | sed -n 's/.*timer:(keepalive,\([0-9.]*\)\(ms\|sec\|min\),.*/\1 \2/p' |
+		awk '{v=$1; if ($2=="min") v*=60; else if ($2=="ms" && $1 !~ /\./) v/=1000; printf "%d", v}'
+}
 conn_of() { [ -n "$(socks "$1" "$2")" ]; }
 # fresh UNIT: (re)start UNIT and wait for its connection to 127.0.0.1:7100.
 fresh() {
@@ -347,6 +352,7 @@ phase1() {
 
 	deadpeer
 	container
+	dest
 
 	# The reboot: enabled units, the drop-in on one, and the package's
 	# keepalive-cgroup@.service on a slice of its own with a service in it,
@@ -448,6 +454,94 @@ deadpeer() {
 	done
 	systemctl stop ka-peer
 	ip netns del kapeer
+}
+
+# Rules by destination (issue 22): /etc/keepalive.conf holds a default (its
+# plain lines) and a rule for one destination, 127.0.0.2:7100 (ka-sink2);
+# ka-dest (python3) connects there and to 127.0.0.1:7100 (ka-sink), which no
+# rule takes. (a) Under the preload drop-in the default is the drop-in's
+# Environment= (the environment over the file's plain lines) and the rule's
+# KEEPIDLE and KEEPINTVL go over it; (b) under `keepalive cgroup attach
+# UNIT`, with no options (so the file), the default is the file's plain
+# lines, the rule's over them. Read from the kernel (ka-probe socks, and
+# ss's timers for the preload), beside the same unit before the drop-in and
+# before the attach (the controls), and the rule in cgroup status with its
+# counters. The file goes away at the end (the reboot writes its own).
+dest() {
+	local conf=/etc/keepalive.conf rule="to 127.0.0.2 port 7100 KEEPIDLE=30 KEEPINTVL=5"
+	local filedef="ka=1 idle=120 intvl=20 cnt=4 ut=200000"
+	local prerule="ka=1 idle=30 intvl=5 cnt=3 ut=90000" cgrule="ka=1 idle=30 intvl=5 cnt=4 ut=200000"
+	local u=ka-dest.service pid o rc l1 l2 n1 n2
+	printf '%s\n' '# the default: every connection no rule takes' KEEPIDLE=120 KEEPINTVL=20 KEEPCNT=4 KEEPUSERTIMEOUT=200 \
+		'# one destination of its own' "$rule" > $conf
+	systemctl start ka-sink2 && settle sh -c 'ss -Htln | grep -q 127.0.0.2:7100'
+	# both PID: PID holds a connection to each destination.
+	both() { conn_of "$1" "peer=127.0.0.1:7100" && conn_of "$1" "peer=127.0.0.2:7100"; }
+	# pair NAME PID WANT WHAT: one check of both destinations' newest
+	# connections (the controls).
+	pair() {
+		local want=$3
+		settle both "$2"
+		l1=$(socks "$2" "peer=127.0.0.1:7100")
+		l2=$(socks "$2" "peer=127.0.0.2:7100")
+		verdict "$1" 'has "$l1" "$want" && has "$l2" "$want"' "$4: want $want on both; kernel says: 127.0.0.1:7100: ${l1:-none}; 127.0.0.2:7100: ${l2:-none}"
+	}
+
+	# (a) The preload drop-in.
+	systemctl restart "$u"
+	pair dest/preload/control "$(mainpid $u)" "$kernel" "python3 without the drop-in, the rule in $conf"
+	dropin "$u" systemd-keepalive.conf
+	systemctl restart "$u"
+	pid=$(mainpid $u)
+	settle both "$pid"
+	sock_check dest/preload/rule "$pid" "peer=127.0.0.2:7100" "$prerule" \
+		"python3 under the drop-in, to 127.0.0.2:7100: line 7 ($rule) over the drop-in's environment"
+	sock_check dest/preload/default "$pid" "peer=127.0.0.1:7100" "$configured" \
+		"python3 under the drop-in, to 127.0.0.1:7100 (no rule): the default, the drop-in's environment over the file's plain lines"
+	# ss's keepalive timers: counting down from 30 s on the rule's
+	# connection, from 60 s on the other.
+	local ss1 ss2 t1 t2
+	ss1=$(ss -Htnop state established '( dst 127.0.0.1:7100 )' | grep "pid=$pid," | tail -1)
+	ss2=$(ss -Htnop state established '( dst 127.0.0.2:7100 )' | grep "pid=$pid," | tail -1)
+	t1=$(ka_secs "$ss1")
+	t2=$(ka_secs "$ss2")
+	verdict dest/preload/ss-timer '[ -n "$t1" ] && [ -n "$t2" ] && [ "$t2" -le 30 ] && [ "$t1" -gt 30 ] && [ "$t1" -le 60 ]' \
+		"ss: keepalive timer to 127.0.0.2:7100 ${t2:-none} s (want at most 30), to 127.0.0.1:7100 ${t1:-none} s (want 31 to 60): $ss2 / $ss1"
+	undropin "$u"
+
+	# (b) keepalive cgroup attach by unit name, on the running unit: its
+	# connections from before are the control; SIGUSR1 makes new ones.
+	systemctl restart "$u"
+	pid=$(mainpid $u)
+	pair dest/cgroup/control "$pid" "$kernel" "python3 without the drop-in, before attach"
+	n1=$(count "$pid" "peer=127.0.0.1:7100")
+	n2=$(count "$pid" "peer=127.0.0.2:7100")
+	o=$(keepalive cgroup attach "$u" 2>&1)
+	rc=$?
+	verdict dest/cgroup/attach/exit '[ $rc = 0 ]' "keepalive cgroup attach $u (no options: $conf) on kernel $(uname -r): $o"
+	systemctl kill -s USR1 "$u"
+	settle more_than "echo $pid" "peer=127.0.0.1:7100" "$n1"
+	settle more_than "echo $pid" "peer=127.0.0.2:7100" "$n2"
+	sock_check dest/cgroup/rule "$pid" "peer=127.0.0.2:7100" "$cgrule" \
+		"to 127.0.0.2:7100 after attach on kernel $(uname -r): line 7 ($rule) over the file's default"
+	sock_check dest/cgroup/default "$pid" "peer=127.0.0.1:7100" "$filedef" \
+		"to 127.0.0.1:7100 (no rule) after attach on kernel $(uname -r): the file's plain lines"
+	# cgroup status lists the rule (the table), each of those two
+	# connections counted once, under its rule or the default (--json).
+	o=$(keepalive cgroup status "$u" 2>&1)
+	local j
+	j=$(keepalive cgroup status --json "$u" 2>&1 | python3 -c '
+import json, sys
+a = json.load(sys.stdin)["attachments"][0]
+r = a["rules"] or [{}]
+print(len(a["rules"] or []), r[0].get("line"), r[0].get("rule"), "configured=%s" % r[0].get("counters", {}).get("configured"),
+      "default-configured=%s" % (a["default"] or {}).get("configured"), "unanswered=%s" % r[0].get("counters", {}).get("unanswered"))' 2>&1)
+	verdict dest/cgroup/status 'echo "$o" | grep -Eq "^7 +to 127\.0\.0\.2/32 port 7100 KEEPIDLE=30 KEEPINTVL=5 +1 " &&
+		[[ $j == "1 7 to 127.0.0.2/32 port 7100 KEEPIDLE=30 KEEPINTVL=5 configured=1 default-configured=1 "* ]]' \
+		"want line 7's rule with CONFIGURED 1, and 1 for the default; --json: $j; keepalive cgroup status $u: $o"
+	keepalive cgroup detach "$u" >/dev/null 2>&1
+	systemctl stop "$u" ka-sink2
+	rm -f $conf
 }
 
 # A systemd-nspawn container (machinectl's, in machine.slice) in a network
