@@ -49,7 +49,7 @@ func TestWrapper(t *testing.T) {
 	if r := (run{args: []string{ka, "--", "no-such-command-here"}}).exec(t); r.status.ExitStatus() != 127 {
 		t.Errorf("missing command: %s", r)
 	}
-	if r := (run{args: []string{ka, "--help"}}).exec(t); r.status != 0 || !strings.Contains(r.stdout, "keepalive status PID") {
+	if r := (run{args: []string{ka, "--help"}}).exec(t); r.status != 0 || !strings.Contains(r.stdout, "keepalive status [--json] PID") {
 		t.Errorf("--help: %s", r)
 	}
 }
