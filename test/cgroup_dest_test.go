@@ -6,13 +6,10 @@ package test
 // cases under the library).
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,17 +26,11 @@ func TestCgroupDest(t *testing.T) {
 	conf := writeConf(t, destLoopbackConf)
 	args := destProbeArgs(t)
 	probe := func(inCgroup bool) string {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		if inCgroup {
-			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
-		}
-		out, err := cmd.CombinedOutput()
+		out, err := c.output(inCgroup, 30*time.Second, args...)
 		if err != nil {
 			t.Fatalf("dest_probe.py (in the cgroup %v): %v\n%s", inCgroup, err, out)
 		}
-		return string(out)
+		return out
 	}
 	control := probe(false)
 	c.attach(t, "--config", conf)

@@ -179,18 +179,25 @@ func (c *cgEnv) programs(t *testing.T, typ ebpf.AttachType) int {
 	return len(q.Programs)
 }
 
-// probe runs a program to its end, in the cgroup or not, and returns the
-// fields of its "conn" line.
-func (c *cgEnv) probe(t *testing.T, inCgroup bool, args ...string) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+// output runs a program to its end within d, in the cgroup or not, and
+// returns its output; err is its failure.
+func (c *cgEnv) output(inCgroup bool, d time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	if inCgroup {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: c.fd}
 	}
 	out, err := cmd.CombinedOutput()
-	got := line(string(out), "conn")
+	return string(out), err
+}
+
+// probe runs a program to its end, in the cgroup or not, and returns the
+// fields of its "conn" line.
+func (c *cgEnv) probe(t *testing.T, inCgroup bool, args ...string) map[string]string {
+	t.Helper()
+	out, err := c.output(inCgroup, 20*time.Second, args...)
+	got := line(out, "conn")
 	if err != nil || got == nil {
 		t.Fatalf("%v (in cgroup %v): %v\n%s", args, inCgroup, err, out)
 	}
